@@ -1,0 +1,211 @@
+/*
+ * The explanation of a fee, as JSON (stored on bills, served to drivers and staff) and as text
+ * (parkctl fee --explain).  Drivers read these when they dispute a charge, so every number that
+ * made the fee is here: the free period, each run of units with its band and price, and each cap
+ * that took effect with what it saved.
+ */
+#include "cmn/tariff.h"
+
+#include <stdio.h>
+
+#include "cmn/err.h"
+#include "cmn/money.h"
+#include "cmn/time.h"
+
+static const char *reason_name(cmn_fee_reason_t r)
+{
+    switch (r) {
+    case CMN_FEE_CHARGED:
+        return "charged";
+    case CMN_FEE_FREE_PERIOD:
+        return "free_period";
+    case CMN_FEE_NO_CHARGE:
+        return "no_charge";
+    }
+    return "charged";
+}
+
+static void local_str(const cmn_tariff_t *t, cmn_instant_t at, char out[CMN_RFC3339_MAX])
+{
+    cmn_rfc3339_format(at, cmn_tariff_utc_offset(t, at), 0, out, CMN_RFC3339_MAX);
+}
+
+static void set_time(json_t *o, const char *key, const cmn_tariff_t *t, cmn_instant_t at)
+{
+    char s[CMN_RFC3339_MAX];
+    local_str(t, at, s);
+    json_object_set_new(o, key, json_string(s));
+}
+
+static void set_date(json_t *o, const char *key, int64_t days)
+{
+    char s[16];
+    cmn_date_format(days, s, sizeof s);
+    json_object_set_new(o, key, json_string(s));
+}
+
+json_t *cmn_fee_to_json(const cmn_tariff_t *t, const cmn_fee_t *fee)
+{
+    const cmn_tariff_rules_t *r = fee->rules;
+    json_t *o = json_object();
+
+    json_object_set_new(o, "amount", json_integer(fee->amount));
+    json_object_set_new(o, "currency", json_string(cmn_tariff_currency(t)));
+    json_object_set_new(o, "tariff_id", json_string(cmn_tariff_id(t)));
+    json_object_set_new(o, "tariff_version", json_string(cmn_tariff_version(t)));
+    json_object_set_new(o, "timezone", json_string(cmn_tariff_timezone(t)));
+    json_object_set_new(o, "rules", r->vclass ? json_string(r->vclass) : json_string("default"));
+    json_object_set_new(o, "reason", json_string(reason_name(fee->reason)));
+    set_time(o, "entry", t, fee->entry);
+    set_time(o, "exit", t, fee->exit);
+    json_object_set_new(o, "duration_seconds", json_integer(fee->exit - fee->entry));
+    json_object_set_new(o, "free_minutes", json_integer(r->free_minutes));
+    json_object_set_new(o, "free_deducted", json_boolean(r->free_deducted));
+    if (fee->reason == CMN_FEE_CHARGED)
+        set_time(o, "charge_start", t, fee->charge_start);
+    else
+        json_object_set_new(o, "charge_start", json_null());
+    json_object_set_new(o, "units", json_integer(fee->units));
+    json_object_set_new(o, "subtotal", json_integer(fee->subtotal));
+    json_object_set_new(o, "discount_percent", json_integer(r->discount_percent));
+    json_object_set_new(o, "discount", json_integer(fee->discount));
+
+    json_t *rows = json_array();
+    int64_t n = 1;
+    for (size_t i = 0; i < fee->nrows; i++) {
+        const cmn_fee_row_t *row = &fee->rows[i];
+        json_t *j = json_object();
+        json_object_set_new(j, "first_unit", json_integer(n));
+        json_object_set_new(j, "count", json_integer(row->count));
+        set_time(j, "start", t, row->start);
+        set_time(j, "end", t, row->end);
+        json_object_set_new(j, "band", json_string(r->bands[row->band].name));
+        json_object_set_new(j, "first_period", json_boolean(row->first_period));
+        set_date(j, "occurrence", row->occurrence);
+        json_object_set_new(j, "window", json_integer(row->window));
+        json_object_set_new(j, "unit_minutes", json_integer(row->unit_secs / 60));
+        json_object_set_new(j, "unit_price", json_integer(row->unit_price));
+        json_object_set_new(j, "charged_each", json_integer(row->charged_each));
+        json_object_set_new(j, "charged", json_integer(row->charged_each * row->count));
+        json_array_append_new(rows, j);
+        n += row->count;
+    }
+    json_object_set_new(o, "rows", rows);
+
+    json_t *caps = json_array();
+    for (size_t i = 0; i < fee->ncaps; i++) {
+        const cmn_fee_cap_t *cap = &fee->caps[i];
+        json_t *j = json_object();
+        if (cap->kind == CMN_CAP_BAND) {
+            json_object_set_new(j, "kind", json_string("band"));
+            json_object_set_new(j, "band", json_string(r->bands[cap->band].name));
+            set_date(j, "occurrence", cap->occurrence);
+        } else {
+            json_object_set_new(j, "kind", json_string("24h"));
+            json_object_set_new(j, "window", json_integer(cap->window));
+            set_time(j, "from", t, fee->charge_start + cap->window * 86400);
+            set_time(j, "to", t, fee->charge_start + (cap->window + 1) * 86400);
+        }
+        json_object_set_new(j, "cap", json_integer(cap->cap));
+        json_object_set_new(j, "before", json_integer(cap->before));
+        json_object_set_new(j, "after", json_integer(cap->after));
+        json_array_append_new(caps, j);
+    }
+    json_object_set_new(o, "caps", caps);
+    return o;
+}
+
+static void duration_str(int64_t secs, char *out, size_t outsz)
+{
+    int64_t d = secs / 86400, h = secs / 3600 % 24, m = secs / 60 % 60, s = secs % 60;
+    if (d > 0)
+        snprintf(out, outsz, "%lld d %lld h %lld min %lld s", (long long)d, (long long)h,
+                 (long long)m, (long long)s);
+    else
+        snprintf(out, outsz, "%lld h %lld min %lld s", (long long)h, (long long)m, (long long)s);
+}
+
+int cmn_fee_explain_text(const cmn_tariff_t *t, const cmn_fee_t *fee, cmn_buf_t *out)
+{
+    const cmn_tariff_rules_t *r = fee->rules;
+    const char *cur = cmn_tariff_currency(t);
+    int digits = cmn_tariff_fraction_digits(t);
+    char a[CMN_RFC3339_MAX], b[CMN_RFC3339_MAX], m1[32], m2[32], dur[64];
+    int rc = 0;
+
+    rc |= cmn_buf_printf(out, "tariff %s version %s (%s), rules for %s\n", cmn_tariff_id(t),
+                         cmn_tariff_version(t), cmn_tariff_timezone(t),
+                         r->vclass ? r->vclass : "all other classes");
+    local_str(t, fee->entry, a);
+    local_str(t, fee->exit, b);
+    duration_str(fee->exit - fee->entry, dur, sizeof dur);
+    rc |= cmn_buf_printf(out, "stay %s -> %s: %s\n", a, b, dur);
+    if (fee->reason == CMN_FEE_FREE_PERIOD) {
+        rc |= cmn_buf_printf(out, "within the free period of %lld min: no charge\n",
+                             (long long)r->free_minutes);
+    } else if (fee->reason == CMN_FEE_NO_CHARGE) {
+        rc |= cmn_buf_printf(out, "free period of %lld min deducted: nothing left to charge\n",
+                             (long long)r->free_minutes);
+    } else {
+        local_str(t, fee->charge_start, a);
+        if (r->free_minutes > 0)
+            rc |= cmn_buf_printf(out, "longer than the free period of %lld min: charged from %s%s\n",
+                                 (long long)r->free_minutes, a,
+                                 r->free_deducted ? " (free period deducted)" : " (entry)");
+        else
+            rc |= cmn_buf_printf(out, "charged from %s\n", a);
+        rc |= cmn_buf_printf(out, "units:\n");
+        int64_t n = 1;
+        for (size_t i = 0; i < fee->nrows; i++) {
+            const cmn_fee_row_t *row = &fee->rows[i];
+            char num[48], day[16];
+            local_str(t, row->start, a);
+            local_str(t, row->end, b);
+            if (row->count == 1)
+                snprintf(num, sizeof num, "#%lld", (long long)n);
+            else
+                snprintf(num, sizeof num, "#%lld-%lld", (long long)n, (long long)(n + row->count - 1));
+            cmn_money_format(row->unit_price, digits, m1, sizeof m1);
+            cmn_money_format(row->charged_each * row->count, digits, m2, sizeof m2);
+            cmn_date_format(row->occurrence, day, sizeof day);
+            rc |= cmn_buf_printf(out, "  %-12s %s -> %s  %s%s (%s) window %lld  %lld x %lld min at %s = %s",
+                                 num, a, b, row->first_period ? "first period in " : "",
+                                 r->bands[row->band].name, day, (long long)row->window,
+                                 (long long)row->count, (long long)(row->unit_secs / 60), m1, m2);
+            if (row->charged_each != row->unit_price)
+                rc |= cmn_buf_printf(out, " (capped)");
+            rc |= cmn_buf_puts(out, "\n");
+            n += row->count;
+        }
+        if (fee->ncaps > 0)
+            rc |= cmn_buf_printf(out, "caps applied:\n");
+        for (size_t i = 0; i < fee->ncaps; i++) {
+            const cmn_fee_cap_t *cap = &fee->caps[i];
+            char capm[32];
+            cmn_money_format(cap->cap, digits, capm, sizeof capm);
+            cmn_money_format(cap->before, digits, m1, sizeof m1);
+            cmn_money_format(cap->after, digits, m2, sizeof m2);
+            if (cap->kind == CMN_CAP_BAND) {
+                char day[16];
+                cmn_date_format(cap->occurrence, day, sizeof day);
+                rc |= cmn_buf_printf(out, "  band cap of \"%s\" begun %s: %s, units %s -> %s\n",
+                                     r->bands[cap->band].name, day, capm, m1, m2);
+            } else {
+                local_str(t, fee->charge_start + cap->window * 86400, a);
+                local_str(t, fee->charge_start + (cap->window + 1) * 86400, b);
+                rc |= cmn_buf_printf(out, "  24-hour cap on window %lld [%s, %s): %s, units %s -> %s\n",
+                                     (long long)cap->window, a, b, capm, m1, m2);
+            }
+        }
+        cmn_money_format(fee->subtotal, digits, m1, sizeof m1);
+        rc |= cmn_buf_printf(out, "subtotal %s %s\n", m1, cur);
+        if (r->discount_percent > 0) {
+            cmn_money_format(fee->discount, digits, m2, sizeof m2);
+            rc |= cmn_buf_printf(out, "discount %d%% for %s: -%s %s (rounded half up)\n",
+                                 r->discount_percent, r->vclass ? r->vclass : "class", m2, cur);
+        }
+    }
+    cmn_money_format(fee->amount, digits, m1, sizeof m1);
+    rc |= cmn_buf_printf(out, "total %s %s (%lld minor units)\n", m1, cur, (long long)fee->amount);
+    return rc != 0 ? CMN_ETOOBIG : 0;
+}

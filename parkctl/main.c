@@ -1,0 +1,260 @@
+/*
+ * parkctl: the operator's command-line tool.
+ *
+ *   parkctl fee --tariff FILE [--class CLASS] --entry TIME --exit TIME [--json] [--explain]
+ *   parkctl plate [--json] TEXT
+ *   parkctl config check [FILE]
+ *
+ * Exit status: 0 on success, 2 on bad input (with one line on stderr saying why; `config check`
+ * prints one line per problem), 1 on an internal failure.
+ */
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cmn/buf.h"
+#include "cmn/config.h"
+#include "cmn/err.h"
+#include "cmn/json.h"
+#include "cmn/mem.h"
+#include "cmn/money.h"
+#include "cmn/plate.h"
+#include "cmn/tariff.h"
+#include "cmn/time.h"
+
+#define EXIT_BAD_INPUT 2
+#define DEFAULT_CONFIG "config/platform.json"
+
+static const char usage[] =
+    "usage: parkctl fee --tariff FILE [--class CLASS] --entry TIME --exit TIME [--json] "
+    "[--explain]\n"
+    "       parkctl plate [--json] TEXT\n"
+    "       parkctl config check [FILE]\n"
+    "TIME is RFC 3339 with a zone, e.g. 2026-11-27T18:42:07+08:00; amounts are minor units.\n";
+
+static int bad(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int bad(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("parkctl: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return EXIT_BAD_INPUT;
+}
+
+static int print_json(json_t *j)
+{
+    char *s = cmn_json_dump(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    json_decref(j);
+    if (s == NULL)
+        return 1;
+    puts(s);
+    cmn_free(s);
+    return 0;
+}
+
+/* Reports the first problem of a diagnostic list on one line. */
+static int bad_diag(const char *what, const cmn_diag_t *d)
+{
+    if (d->n == 0)
+        return bad("%s", what);
+    if (d->n == 1)
+        fprintf(stderr, "parkctl: %s: %s\n", what, d->msgs[0]);
+    else
+        fprintf(stderr, "parkctl: %s: %s (and %zu more problems)\n", what, d->msgs[0], d->n - 1);
+    return EXIT_BAD_INPUT;
+}
+
+static int parse_time_arg(const char *opt, const char *s, cmn_instant_t *t)
+{
+    int rc = cmn_rfc3339_parse(s, strlen(s), t);
+    if (rc == 0)
+        return 0;
+    fprintf(stderr, "parkctl: %s: \"%s\" is %s\n", opt, s,
+            rc == CMN_ERANGE ? "out of range" : "not an RFC 3339 time with a zone");
+    return EXIT_BAD_INPUT;
+}
+
+static int cmd_fee(int argc, char **argv)
+{
+    const char *tariff_path = NULL, *vclass = NULL, *entry_s = NULL, *exit_s = NULL;
+    int json = 0, explain = 0, rc;
+    cmn_instant_t entry, exit_at;
+    cmn_tariff_t *t = NULL;
+    cmn_fee_t fee = {0};
+    cmn_diag_t diag;
+
+    for (int i = 0; i < argc; i++) {
+        const char **slot = NULL;
+        if (strcmp(argv[i], "--json") == 0) {
+            json = 1;
+            continue;
+        }
+        if (strcmp(argv[i], "--explain") == 0) {
+            explain = 1;
+            continue;
+        }
+        if (strcmp(argv[i], "--tariff") == 0)
+            slot = &tariff_path;
+        else if (strcmp(argv[i], "--class") == 0)
+            slot = &vclass;
+        else if (strcmp(argv[i], "--entry") == 0)
+            slot = &entry_s;
+        else if (strcmp(argv[i], "--exit") == 0)
+            slot = &exit_s;
+        else
+            return bad("fee: unknown argument \"%s\" (see parkctl help)", argv[i]);
+        if (i + 1 >= argc)
+            return bad("fee: %s needs a value", argv[i]);
+        *slot = argv[++i];
+    }
+    if (tariff_path == NULL)
+        return bad("fee: %s is required", "--tariff FILE");
+    if (entry_s == NULL)
+        return bad("fee: %s is required", "--entry TIME");
+    if (exit_s == NULL)
+        return bad("fee: %s is required", "--exit TIME");
+    if ((rc = parse_time_arg("--entry", entry_s, &entry)) != 0 ||
+        (rc = parse_time_arg("--exit", exit_s, &exit_at)) != 0)
+        return rc;
+    if (vclass != NULL && (vclass[0] == '\0' || strlen(vclass) > 32))
+        return bad("fee: --class \"%s\" is not a vehicle class", vclass);
+
+    cmn_diag_init(&diag);
+    if (cmn_tariff_load_file(tariff_path, &t, &diag) != 0) {
+        rc = bad_diag("invalid tariff", &diag);
+        goto out;
+    }
+    rc = cmn_tariff_fee(t, vclass, entry, exit_at, (json || explain) ? CMN_FEE_EXPLAIN : 0, &fee);
+    if (rc == CMN_ERANGE) {
+        if (exit_at < entry)
+            rc = bad("fee: the exit (%s) is before the entry (%s)", exit_s, entry_s);
+        else
+            rc = bad("fee: the stay from %s to %s is longer than ten years", entry_s, exit_s);
+        goto out;
+    }
+    if (rc != 0) {
+        fprintf(stderr, "parkctl: fee: %s\n", cmn_strerror(rc));
+        rc = 1;
+        goto out;
+    }
+    if (json) {
+        json_t *j = cmn_fee_to_json(t, &fee);
+        if (vclass != NULL)
+            json_object_set_new(j, "vehicle_class", json_string(vclass));
+        if (!explain) {
+            json_object_del(j, "rows");
+            json_object_del(j, "caps");
+        }
+        rc = print_json(j);
+    } else if (explain) {
+        cmn_buf_t b;
+        cmn_buf_init(&b, 64u << 20);
+        rc = cmn_fee_explain_text(t, &fee, &b) == 0 ? 0 : 1;
+        if (rc == 0)
+            fputs(b.base, stdout);
+        cmn_buf_dispose(&b);
+    } else {
+        char m[32];
+        cmn_money_format(fee.amount, cmn_tariff_fraction_digits(t), m, sizeof m);
+        printf("%lld %s (%s)\n", (long long)fee.amount, cmn_tariff_currency(t), m);
+        rc = 0;
+    }
+out:
+    cmn_fee_dispose(&fee);
+    cmn_tariff_free(t);
+    cmn_diag_dispose(&diag);
+    return rc;
+}
+
+static int cmd_plate(int argc, char **argv)
+{
+    int json = 0;
+    const char *text = NULL;
+    cmn_plate_t p;
+
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0)
+            json = 1;
+        else if (text == NULL)
+            text = argv[i];
+        else
+            return bad("plate: unexpected argument \"%s\"", argv[i]);
+    }
+    if (text == NULL)
+        return bad("plate: %s is required", "TEXT");
+    int rc = cmn_plate_parse(text, strlen(text), &p);
+    if (rc == CMN_EUNREADABLE) {
+        fprintf(stderr, "parkctl: plate \"%s\" is unreadable: %s\n", text,
+                p.reason ? p.reason : "no plate");
+        return EXIT_BAD_INPUT;
+    }
+    if (rc != 0) {
+        fprintf(stderr, "parkctl: plate \"%s\" is invalid: %s\n", text,
+                p.reason ? p.reason : cmn_strerror(rc));
+        return EXIT_BAD_INPUT;
+    }
+    if (json) {
+        json_t *j = json_object();
+        json_object_set_new(j, "plate", json_string(p.text));
+        json_object_set_new(j, "kind", json_string(cmn_plate_kind_name(p.kind)));
+        json_object_set_new(j, "vehicle_class", json_string(p.vclass));
+        return print_json(j);
+    }
+    printf("%s kind=%s class=%s\n", p.text, cmn_plate_kind_name(p.kind), p.vclass);
+    return 0;
+}
+
+static int cmd_config(int argc, char **argv)
+{
+    if (argc < 1 || strcmp(argv[0], "check") != 0)
+        return bad("config: unknown subcommand \"%s\" (parkctl config check [FILE])",
+                   argc ? argv[0] : "");
+    if (argc > 2)
+        return bad("config check: unexpected argument \"%s\"", argv[2]);
+    const char *path = argc == 2 ? argv[1] : DEFAULT_CONFIG;
+    cmn_config_t *cfg = NULL;
+    cmn_diag_t diag;
+    cmn_diag_init(&diag);
+    int rc = cmn_config_load(path, &cfg, &diag);
+    if (rc != 0) {
+        cmn_diag_print(&diag, "", stderr);
+        fprintf(stderr, "parkctl: %s: %zu problem%s\n", path, diag.n, diag.n == 1 ? "" : "s");
+        cmn_diag_dispose(&diag);
+        return EXIT_BAD_INPUT;
+    }
+    size_t lanes = 0;
+    for (size_t i = 0; i < cfg->nlots; i++)
+        lanes += cfg->lots[i].nlanes;
+    printf("%s: OK: %zu operators, %zu lots, %zu lanes, %zu devices, %zu tariffs, %zu providers\n",
+           path, cfg->noperators, cfg->nlots, lanes, cfg->ndevices, cfg->ntariffs,
+           cfg->nproviders);
+    for (size_t i = 0; i < cfg->ntariffs; i++)
+        printf("  tariff %s version %s\n", cmn_tariff_id(cfg->tariffs[i]),
+               cmn_tariff_version(cfg->tariffs[i]));
+    cmn_config_free(cfg);
+    cmn_diag_dispose(&diag);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2)
+        return bad("%s", "a command is required (fee, plate, config); see parkctl help");
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "fee") == 0)
+        return cmd_fee(argc - 2, argv + 2);
+    if (strcmp(cmd, "plate") == 0)
+        return cmd_plate(argc - 2, argv + 2);
+    if (strcmp(cmd, "config") == 0)
+        return cmd_config(argc - 2, argv + 2);
+    if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+        fputs(usage, stdout);
+        return 0;
+    }
+    return bad("unknown command \"%s\"; see parkctl help", cmd);
+}

@@ -1,0 +1,148 @@
+/* Civil dates, RFC 3339 parsing and formatting. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <string.h>
+
+#include "cmn/err.h"
+#include "cmn/time.h"
+#include "cmn/tz.h"
+
+static int parse(const char *s, cmn_instant_t *t)
+{
+    return cmn_rfc3339_parse(s, strlen(s), t);
+}
+
+static void test_civil_round_trip(void **state)
+{
+    (void)state;
+    assert_int_equal(cmn_days_from_civil(1970, 1, 1), 0);
+    assert_int_equal(cmn_days_from_civil(2000, 3, 1), 11017);
+    assert_int_equal(cmn_days_from_civil(1969, 12, 31), -1);
+    /* Every day from 1900 to 2100 survives the round trip and follows the one before. */
+    int64_t prev = cmn_days_from_civil(1899, 12, 31);
+    for (int64_t y = 1900; y <= 2100; y++) {
+        for (int m = 1; m <= 12; m++) {
+            for (int d = 1; d <= cmn_days_in_month(y, m); d++) {
+                int64_t days = cmn_days_from_civil(y, m, d), y2;
+                int m2, d2;
+                assert_int_equal(days, prev + 1);
+                cmn_civil_from_days(days, &y2, &m2, &d2);
+                assert_int_equal(y2, y);
+                assert_int_equal(m2, m);
+                assert_int_equal(d2, d);
+                prev = days;
+            }
+        }
+    }
+    assert_int_equal(cmn_days_in_month(2024, 2), 29);
+    assert_int_equal(cmn_days_in_month(1900, 2), 28);
+    assert_int_equal(cmn_days_in_month(2000, 2), 29);
+}
+
+static void test_rfc3339_parse(void **state)
+{
+    (void)state;
+    cmn_instant_t t;
+    assert_int_equal(parse("2026-11-27T18:42:07+08:00", &t), 0);
+    assert_int_equal(t, 1795776127);
+    assert_int_equal(parse("2026-11-27T10:42:07Z", &t), 0);
+    assert_int_equal(t, 1795776127);
+    assert_int_equal(parse("2026-11-27t10:42:07z", &t), 0);
+    assert_int_equal(t, 1795776127);
+    assert_int_equal(parse("2026-11-27 05:42:07-05:00", &t), 0);
+    assert_int_equal(t, 1795776127);
+    /* Fractions are dropped. */
+    assert_int_equal(parse("2026-11-27T10:42:07.999999Z", &t), 0);
+    assert_int_equal(t, 1795776127);
+    assert_int_equal(parse("1969-12-31T23:59:59Z", &t), 0);
+    assert_int_equal(t, -1);
+    assert_int_equal(parse("2024-02-29T00:00:00+05:45", &t), 0);
+}
+
+static void test_rfc3339_refused(void **state)
+{
+    (void)state;
+    cmn_instant_t t = 42;
+    static const char *const bad[] = {
+        "", "2026-11-27", "2026-11-27T18:42:07", "2026-11-27T18:42+08:00",
+        "2026-11-27T18:42:07+0800", "2026-11-27T18:42:07+08", "26-11-27T18:42:07Z",
+        "2026-11-27T18:42:07.Z", "2026-11-27T18:42:07Zjunk", "2026/11/27T18:42:07Z",
+        "2026-11-27X18:42:07Z", "１2026-11-27T18:42:07Z", "2026-11-27T18:42:07 Z",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        assert_int_equal(parse(bad[i], &t), CMN_EPARSE);
+    static const char *const range[] = {
+        "2026-13-01T00:00:00Z", "2026-02-29T00:00:00Z", "2026-04-31T00:00:00Z",
+        "2026-11-27T24:00:00Z", "2026-11-27T23:60:00Z", "2026-12-31T23:59:60Z",
+        "2026-11-27T00:00:00+24:00", "2026-00-10T00:00:00Z", "0000-01-01T00:00:00Z",
+    };
+    for (size_t i = 0; i < sizeof range / sizeof *range; i++)
+        assert_int_equal(parse(range[i], &t), CMN_ERANGE);
+    assert_int_equal(t, 42); /* untouched on failure */
+    /* A length shorter than the string is honoured. */
+    assert_int_equal(cmn_rfc3339_parse("2026-11-27T10:42:07Z", 19, &t), CMN_EPARSE);
+}
+
+static void test_format(void **state)
+{
+    (void)state;
+    char s[CMN_RFC3339_MAX];
+    cmn_rfc3339_format(1795776127, 8 * 3600, 0, s, sizeof s);
+    assert_string_equal(s, "2026-11-27T18:42:07+08:00");
+    cmn_rfc3339_format(1795776127, 0, 1, s, sizeof s);
+    assert_string_equal(s, "2026-11-27T10:42:07Z");
+    cmn_rfc3339_format(1795776127, 0, 0, s, sizeof s);
+    assert_string_equal(s, "2026-11-27T10:42:07+00:00");
+    cmn_rfc3339_format(-1, -(3 * 3600 + 30 * 60), 0, s, sizeof s);
+    assert_string_equal(s, "1969-12-31T20:29:59-03:30");
+    int64_t d;
+    assert_int_equal(cmn_date_parse("2026-11-27", 10, &d), 0);
+    cmn_date_format(d, s, sizeof s);
+    assert_string_equal(s, "2026-11-27");
+    assert_int_equal(cmn_date_parse("2026-11-31", 10, &d), CMN_ERANGE);
+    assert_int_equal(cmn_date_parse("2026-11-3", 9, &d), CMN_EPARSE);
+}
+
+static void test_tz(void **state)
+{
+    (void)state;
+    cmn_tz_t *tz;
+    cmn_instant_t t, from, until;
+    int off;
+    assert_int_equal(cmn_tz_new("Mars/Olympus", &tz), CMN_ETZ);
+    assert_int_equal(cmn_tz_new("GMT+8", &tz), CMN_ETZ);
+    assert_int_equal(cmn_tz_new("Europe/Berlin", &tz), 0);
+    /* 2026-03-29T01:00:00Z: CET -> CEST. */
+    parse("2026-03-29T00:59:59Z", &t);
+    assert_int_equal(cmn_tz_offset(tz, t, &off, &from, &until), 0);
+    assert_int_equal(off, 3600);
+    assert_int_equal(until, t + 1);
+    assert_int_equal(cmn_tz_offset(tz, t + 1, &off, &from, &until), 0);
+    assert_int_equal(off, 7200);
+    assert_int_equal(from, t + 1);
+    /* The first 02:30 of 2026-10-25 is 00:30Z; 02:30 of 2026-03-29 does not exist: 01:00Z. */
+    assert_int_equal(cmn_tz_wall_start(tz, cmn_days_from_civil(2026, 10, 25), 150, &t), 0);
+    assert_int_equal(t, 1792888200);
+    assert_int_equal(cmn_tz_wall_start(tz, cmn_days_from_civil(2026, 3, 29), 150, &t), 0);
+    parse("2026-03-29T01:00:00Z", &from);
+    assert_int_equal(t, from);
+    assert_string_equal(cmn_tz_name(tz), "Europe/Berlin");
+    cmn_tz_free(tz);
+    assert_int_equal(cmn_tz_new("UTC", &tz), 0);
+    assert_int_equal(cmn_tz_offset(tz, 0, &off, &from, &until), 0);
+    assert_int_equal(off, 0);
+    cmn_tz_free(tz);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_civil_round_trip), cmocka_unit_test(test_rfc3339_parse),
+        cmocka_unit_test(test_rfc3339_refused),  cmocka_unit_test(test_format),
+        cmocka_unit_test(test_tz),
+    };
+    return cmocka_run_group_tests_name("time", tests, NULL, NULL);
+}

@@ -3,7 +3,7 @@
 FROM debian:12 AS build
 WORKDIR /src
 COPY . .
-RUN scripts/install-deps \
+RUN scripts/install-deps --run \
  && rm -rf build \
  && PARK_TESTS=0 PARK_BUILD_TYPE=Release scripts/build
 

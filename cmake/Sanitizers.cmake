@@ -4,3 +4,9 @@ if(PARK_SANITIZE)
   add_compile_options(${_san})
   add_link_options(${_san})
 endif()
+
+# Fuzzing builds instrument every target for coverage, so libFuzzer sees inside libcmn and the
+# services' libraries, not only inside the harness.
+if(PARK_FUZZ)
+  add_compile_options(-fsanitize=fuzzer-no-link)
+endif()

@@ -4,17 +4,21 @@
  *   parkctl fee --tariff FILE [--class CLASS] --entry TIME --exit TIME [--json] [--explain]
  *   parkctl plate [--json] TEXT
  *   parkctl config check [FILE]
+ *   parkctl event [--config FILE] --device ID --lane LANE --plate TEXT [...]
  *
  * Exit status: 0 on success, 2 on bad input (with one line on stderr saying why; `config check`
  * prints one line per problem), 1 on an internal failure.
  */
+#include <curl/curl.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "cmn/buf.h"
 #include "cmn/config.h"
+#include "cmn/crypto.h"
 #include "cmn/err.h"
 #include "cmn/json.h"
 #include "cmn/mem.h"
@@ -31,6 +35,8 @@ static const char usage[] =
     "[--explain]\n"
     "       parkctl plate [--json] TEXT\n"
     "       parkctl config check [FILE]\n"
+    "       parkctl event [--config FILE] --device ID --lane LANE --plate TEXT|--unreadable\n"
+    "                     [--ts TIME] [--event-id ID] [--class CLASS] [--url URL]\n"
     "TIME is RFC 3339 with a zone, e.g. 2026-11-27T18:42:07+08:00; amounts are minor units.\n";
 
 static int bad(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -203,6 +209,10 @@ static int cmd_plate(int argc, char **argv)
         json_object_set_new(j, "plate", json_string(p.text));
         json_object_set_new(j, "kind", json_string(cmn_plate_kind_name(p.kind)));
         json_object_set_new(j, "vehicle_class", json_string(p.vclass));
+        /* The key under which Redis indexes the plate (docs/redis.md), for operators' checks. */
+        char fold[CMN_PLATE_MAX];
+        if (cmn_plate_fold_key(p.text, 1, fold, sizeof fold) >= 0)
+            json_object_set_new(j, "fold_key", json_string(fold));
         return print_json(j);
     }
     printf("%s kind=%s class=%s\n", p.text, cmn_plate_kind_name(p.kind), p.vclass);
@@ -241,6 +251,165 @@ static int cmd_config(int argc, char **argv)
     return 0;
 }
 
+/* ---- event: a signed lane event, as a barrier or the lpr-bridge sends it ---------------- */
+
+static size_t on_body(char *data, size_t size, size_t n, void *userdata)
+{
+    cmn_buf_t *b = userdata;
+    return cmn_buf_append(b, data, size * n) == 0 ? size * n : 0;
+}
+
+static int cmd_event(int argc, char **argv)
+{
+    const char *path = DEFAULT_CONFIG, *device = NULL, *lane = NULL, *plate = NULL, *ts = NULL;
+    const char *event_id = NULL, *vclass = NULL, *url = NULL;
+    int unreadable = 0, rc = 1;
+    char idbuf[64], tsbuf[CMN_RFC3339_MAX], urlbuf[512], stamp[24], sig[65];
+    cmn_config_t *cfg = NULL;
+    cmn_diag_t diag;
+    CURL *curl = NULL;
+    struct curl_slist *headers = NULL;
+    cmn_buf_t resp;
+    char *body = NULL;
+
+    for (int i = 0; i < argc; i++) {
+        const char **slot = NULL;
+        if (strcmp(argv[i], "--unreadable") == 0) {
+            unreadable = 1;
+            continue;
+        }
+        if (strcmp(argv[i], "--config") == 0)
+            slot = &path;
+        else if (strcmp(argv[i], "--device") == 0)
+            slot = &device;
+        else if (strcmp(argv[i], "--lane") == 0)
+            slot = &lane;
+        else if (strcmp(argv[i], "--plate") == 0)
+            slot = &plate;
+        else if (strcmp(argv[i], "--ts") == 0)
+            slot = &ts;
+        else if (strcmp(argv[i], "--event-id") == 0)
+            slot = &event_id;
+        else if (strcmp(argv[i], "--class") == 0)
+            slot = &vclass;
+        else if (strcmp(argv[i], "--url") == 0)
+            slot = &url;
+        else
+            return bad("event: unknown argument \"%s\" (see parkctl help)", argv[i]);
+        if (i + 1 >= argc)
+            return bad("event: %s needs a value", argv[i]);
+        *slot = argv[++i];
+    }
+    if (device == NULL || lane == NULL || (plate == NULL && !unreadable))
+        return bad("event: %s", "--device, --lane and --plate (or --unreadable) are required");
+    cmn_diag_init(&diag);
+    cmn_buf_init(&resp, 1 << 20);
+    if (cmn_config_load(path, &cfg, &diag) != 0) {
+        rc = bad_diag("invalid configuration", &diag);
+        goto out;
+    }
+    const cmn_cfg_device_t *dev = cmn_config_device(cfg, device);
+    if (dev == NULL) {
+        rc = bad("event: no device \"%s\" in %s", device, path);
+        goto out;
+    }
+    const cmn_cfg_lot_t *lot = cmn_config_lot(cfg, dev->lot_id);
+    const cmn_cfg_lane_t *ln = cmn_config_lane(lot, lane);
+    if (ln == NULL) {
+        rc = bad("event: lot %s has no lane \"%s\"", lot->id, lane);
+        goto out;
+    }
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    if (ts == NULL) {
+        cmn_rfc3339_format(now.tv_sec, cmn_tariff_utc_offset(lot->tariff, now.tv_sec), 0, tsbuf,
+                           sizeof tsbuf);
+        ts = tsbuf;
+    }
+    cmn_instant_t t;
+    if ((rc = parse_time_arg("--ts", ts, &t)) != 0)
+        goto out;
+    rc = 1;
+    if (event_id == NULL) {
+        unsigned char rnd[6];
+        char hex[13];
+        cmn_random(rnd, sizeof rnd);
+        cmn_hex(rnd, sizeof rnd, hex);
+        snprintf(idbuf, sizeof idbuf, "parkctl-%lld-%s", (long long)now.tv_sec, hex);
+        event_id = idbuf;
+    }
+    json_t *ev = json_object();
+    json_object_set_new(ev, "event_id", json_string(event_id));
+    json_object_set_new(ev, "lot_id", json_string(lot->id));
+    json_object_set_new(ev, "lane_id", json_string(lane));
+    json_object_set_new(ev, "direction",
+                        json_string(ln->direction == CMN_LANE_ENTRY ? "entry" : "exit"));
+    json_object_set_new(ev, "plate", unreadable ? json_null() : json_string(plate));
+    if (unreadable)
+        json_object_set_new(ev, "unreadable", json_true());
+    if (vclass != NULL)
+        json_object_set_new(ev, "vehicle_class", json_string(vclass));
+    json_object_set_new(ev, "ts", json_string(ts));
+    body = cmn_json_dump(ev, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(ev);
+    if (body == NULL) {
+        rc = bad("event: %s", "the plate is not valid UTF-8");
+        goto out;
+    }
+    if (url == NULL) {
+        snprintf(urlbuf, sizeof urlbuf, "http://%s:%d", cfg->gateway.listen.host,
+                 cfg->gateway.listen.port);
+        url = urlbuf;
+    }
+    char full[600];
+    snprintf(full, sizeof full, "%s/v1/events", url);
+    snprintf(stamp, sizeof stamp, "%lld", (long long)now.tv_sec);
+    if (cmn_lane_sign(dev->key.data, dev->key.len, stamp, "POST", "/v1/events", 10, dev->id, body,
+                      strlen(body), sig) != 0)
+        goto out;
+    char h1[100], h2[100], h3[100];
+    snprintf(h1, sizeof h1, "X-Park-Device: %s", dev->id);
+    snprintf(h2, sizeof h2, "X-Park-Timestamp: %s", stamp);
+    snprintf(h3, sizeof h3, "X-Park-Signature: %s", sig);
+    headers = curl_slist_append(headers, "Content-Type: application/json");
+    headers = curl_slist_append(headers, h1);
+    headers = curl_slist_append(headers, h2);
+    headers = curl_slist_append(headers, h3);
+    curl = curl_easy_init();
+    if (curl == NULL)
+        goto out;
+    curl_easy_setopt(curl, CURLOPT_URL, full);
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &resp);
+    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, 3000L);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 10000L);
+    /* A command-line tool, not an event loop: waiting here blocks nobody. */
+    CURLcode cc = curl_easy_perform(curl); /* checksrc: allow */
+    if (cc != CURLE_OK) {
+        fprintf(stderr, "parkctl: event: %s: %s\n", full, curl_easy_strerror(cc));
+        goto out;
+    }
+    long status = 0;
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+    printf("%s\n", resp.base ? resp.base : "");
+    if (status != 200) {
+        fprintf(stderr, "parkctl: event: the gateway answered %ld\n", status);
+        rc = status >= 400 && status < 500 ? EXIT_BAD_INPUT : 1;
+        goto out;
+    }
+    rc = 0;
+out:
+    curl_easy_cleanup(curl);
+    curl_slist_free_all(headers);
+    cmn_free(body);
+    cmn_buf_dispose(&resp);
+    cmn_config_free(cfg);
+    cmn_diag_dispose(&diag);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2)
@@ -252,6 +421,8 @@ int main(int argc, char **argv)
         return cmd_plate(argc - 2, argv + 2);
     if (strcmp(cmd, "config") == 0)
         return cmd_config(argc - 2, argv + 2);
+    if (strcmp(cmd, "event") == 0)
+        return cmd_event(argc - 2, argv + 2);
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
         fputs(usage, stdout);
         return 0;

@@ -6,7 +6,7 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 status=0
-files=$(git ls-files 'common/*.c' 'common/*.h' 'gateway/*.c' 'gateway/*.h' 'billing/*.c' \
+files=$(git ls-files --cached --others --exclude-standard 'common/*.c' 'common/*.h' 'gateway/*.c' 'gateway/*.h' 'billing/*.c' \
           'billing/*.h' 'lpr-bridge/*.c' 'lpr-bridge/*.h' 'parkctl/*.c' 2>/dev/null || true)
 [ -n "$files" ] || files=$(find common gateway billing lpr-bridge parkctl -name '*.[ch]' 2>/dev/null)
 check() {

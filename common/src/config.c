@@ -1192,3 +1192,8 @@ const cmn_cfg_lane_t *cmn_config_lane(const cmn_cfg_lot_t *lot, const char *lane
     }
     return NULL;
 }
+
+int cmn_is_ident(const char *s, size_t maxlen)
+{
+    return jc_is_ident(s, maxlen);
+}

@@ -206,6 +206,9 @@ const cmn_cfg_lot_t *cmn_config_lot(const cmn_config_t *cfg, const char *id);
 const cmn_cfg_device_t *cmn_config_device(const cmn_config_t *cfg, const char *id);
 const cmn_tariff_t *cmn_config_tariff(const cmn_config_t *cfg, const char *id);
 const cmn_cfg_provider_t *cmn_config_provider(const cmn_config_t *cfg, const char *id);
+/** Whether s is an identifier of the configuration: 1..maxlen of [A-Za-z0-9_.:-]. */
+int cmn_is_ident(const char *s, size_t maxlen);
+
 /** The lane `lane_id` of `lot`, or NULL. */
 const cmn_cfg_lane_t *cmn_config_lane(const cmn_cfg_lot_t *lot, const char *lane_id);
 

@@ -1,0 +1,30 @@
+# Generates a C file holding each gateway Lua script as a string: the `#!lua` shebang (Redis 7
+# script flags: the server then refuses keys a script did not declare), the shared prelude, for
+# driver scripts the driver library, then the script itself.
+#   cmake -DSRC=<lua dir> -DOUT=<file.c> -DSCRIPTS=a,b,c -P EmbedLua.cmake
+function(c_string var text)
+  string(REPLACE "\\" "\\\\" text "${text}")
+  string(REPLACE "\"" "\\\"" text "${text}")
+  string(REPLACE "\n" "\\n\"\n    \"" text "${text}")
+  set(${var} "${text}" PARENT_SCOPE)
+endfunction()
+
+string(REPLACE "," ";" SCRIPTS "${SCRIPTS}")
+file(READ ${SRC}/prelude.lua prelude)
+file(READ ${SRC}/driver_lib.lua driver_lib)
+set(out "/* Generated from gateway/lua by cmake/EmbedLua.cmake: do not edit. */\n#include \"lua_scripts.h\"\n\n")
+set(table "const gw_lua_script_t gw_lua_scripts[] = {\n")
+foreach(name ${SCRIPTS})
+  file(READ ${SRC}/${name}.lua body)
+  set(text "#!lua\n${prelude}")
+  if(name MATCHES "^(driver|plate)_")
+    string(APPEND text "${driver_lib}")
+  endif()
+  string(APPEND text "${body}")
+  c_string(escaped "${text}")
+  string(APPEND out "static const char script_${name}[] =\n    \"${escaped}\";\n\n")
+  string(APPEND table "    {\"${name}\", script_${name}},\n")
+endforeach()
+string(APPEND table "    {0, 0},\n};\n")
+file(WRITE ${OUT}.tmp "${out}${table}")
+file(COPY_FILE ${OUT}.tmp ${OUT} ONLY_IF_DIFFERENT)

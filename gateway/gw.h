@@ -1,0 +1,95 @@
+#ifndef GW_GW_H
+#define GW_GW_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "cmn/config.h"
+#include "cmn/redis.h"
+#include "cmn/tariff.h"
+#include "http.h"
+#include "metrics.h"
+
+/*
+ * The gateway's process-wide state.  Everything runs on the one loop thread.
+ *
+ * Configuration is held in a reference-counted snapshot (gw_conf_t): a request keeps the snapshot
+ * it started with until it answers, so a SIGHUP reload swaps the current snapshot without pulling
+ * the configuration from under requests in flight.
+ */
+
+/** Script handles, in the order of gateway/CMakeLists.txt's GW_LUA_SCRIPTS. */
+enum {
+    GW_LUA_ENTRY = 0,
+    GW_LUA_EXIT_LOOKUP,
+    GW_LUA_EXIT_COMMIT,
+    GW_LUA_SESSION_GET,
+    GW_LUA_SESSION_PAID,
+    GW_LUA_DRIVER_PUT,
+    GW_LUA_DRIVER_GET,
+    GW_LUA_DRIVER_DEL,
+    GW_LUA_DRIVER_BILL,
+    GW_LUA_PLATE_CLAIM,
+    GW_LUA_PLATE_MIRROR,
+    GW_LUA_COUNT
+};
+
+typedef struct gw_conf {
+    int refs;
+    cmn_config_t *cfg;
+} gw_conf_t;
+
+/** A tariff known by version: loaded from configuration or from Redis, kept for the process. */
+typedef struct gw_tariff_entry {
+    char version[17];
+    cmn_tariff_t *tariff; /* owned */
+} gw_tariff_entry_t;
+
+typedef struct gw {
+    uv_loop_t *loop;
+    gw_conf_t *conf; /* current */
+    char *config_path;
+    gw_http_server_t *http;
+    cmn_redis_t *redis;
+    int scripts[GW_LUA_COUNT];
+    gw_tariff_entry_t *tariffs;
+    size_t ntariffs;
+    /* Each lot's current tariff must be in Redis (pk:{L}:tariffs) before an entry can name it. */
+    int tariffs_stored;
+    int tariffs_storing;
+    gw_metrics_t metrics;
+    int64_t clock_offset; /* tests: added to the wall clock (PARK_CLOCK_OFFSET) */
+    int stopping;
+} gw_t;
+
+/** Takes a reference on the current configuration snapshot. */
+gw_conf_t *gw_conf_ref(gw_t *gw);
+void gw_conf_unref(gw_conf_t *c);
+
+/** The wall clock in unix seconds (tests may shift it). */
+int64_t gw_now(const gw_t *gw);
+
+/** The tariff of a version, or NULL.  Borrowed for the process's life. */
+const cmn_tariff_t *gw_tariff_by_version(gw_t *gw, const char *version);
+/** Loads a tariff's canonical JSON (from Redis) into the cache; returns it or NULL. */
+const cmn_tariff_t *gw_tariff_learn(gw_t *gw, const char *version, const char *json, size_t len);
+
+/** Routes a request to its handler (router.c). */
+void gw_route(gw_http_req_t *req, void *data);
+
+/** Answers with a JSON error body {"error": code, "message": message}. */
+void gw_respond_error(gw_http_req_t *req, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/** Answers with a JSON body (the reference is consumed). */
+void gw_respond_json(gw_http_req_t *req, int status, json_t *body);
+
+/** Handlers (h_*.c). */
+void gw_h_events(gw_t *gw, gw_http_req_t *req);
+void gw_h_session_get(gw_t *gw, gw_http_req_t *req, const char *sid, size_t sid_len);
+void gw_h_session_paid(gw_t *gw, gw_http_req_t *req, const char *sid, size_t sid_len);
+void gw_h_drivers(gw_t *gw, gw_http_req_t *req, const char *rest, size_t rest_len);
+void gw_h_healthz(gw_t *gw, gw_http_req_t *req);
+void gw_h_readyz(gw_t *gw, gw_http_req_t *req);
+void gw_h_metrics(gw_t *gw, gw_http_req_t *req);
+
+#endif

@@ -1,0 +1,16 @@
+-- A bill now owed by the driver: counted once however often it is applied (the gateway applies it
+-- right after the exit, billing again when it takes the bill, and replays are harmless).
+-- KEYS: 1 pk:drv:{D}  2 pk:drv:{D}:unpaid     ARGV: 1 bill id  2 amount  3 now
+-- Returns {'ok', snapshot, plates, applied 1|0} | {'unknown'}
+local key = KEYS[1]
+if redis.call('EXISTS', key) == 0 then
+  return {'unknown'}
+end
+local applied = redis.call('HSETNX', KEYS[2], ARGV[1], ARGV[2])
+if applied == 1 then
+  redis.call('HINCRBY', key, 'unpaid_count', 1)
+  redis.call('HINCRBY', key, 'unpaid_amount', tonumber(ARGV[2]))
+  redis.call('HSET', key, 'updated_at', ARGV[3])
+  redis.call('HINCRBY', key, 'ver', 1)
+end
+return {'ok', snapshot(key), redis.call('HGET', key, 'plates') or '', applied}

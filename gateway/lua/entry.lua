@@ -1,0 +1,106 @@
+-- An entry read at a lot, applied whole or not at all.  All keys are the lot's ({lot} hash tag).
+-- KEYS: 1 open  2 fold  3 held  4 meta  5 day counters  6 entries stream  7 review stream
+--       8 record of the stale session (pk:{L}:s:<seq>, or pk:{L}:s:- when none is known yet)
+--       9.. idempotency day buckets, today's first
+-- ARGV: 1 idempotency field  2 body hash  3 mode: normal|pass|exempt|blacklisted|unreadable
+--       4 plate  5 fold key  6 entry ts  7 lane  8 class  9 tariff version  10 capacity
+--       11 stale policy: close_free|close_charged  12 stale seq (second call) or ''
+--       13 the stale record as read  14 stale fee  15 stale fee explanation (JSON)
+--       16 idempotency ttl (s)  17 lot id  18 display when open  19 display when full
+--       20 display when held otherwise  21 now (unix s)  22 device  23 event id
+-- Returns {'dup', answer} | {'conflict'} | {'stale', seq, record} | {'retry'} | {'ok', answer}
+local field, body_hash, mode = ARGV[1], ARGV[2], ARGV[3]
+local plate, fold, ts, lane, class, tver = ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9]
+local lot = ARGV[17]
+
+local seen = idem_check(9, #KEYS, field, body_hash)
+if seen then
+  return seen
+end
+
+local function answer(decision, reason, sid, display)
+  return table.concat({decision, reason, '', sid, '', '', '', display}, US)
+end
+
+local function review(kind, extra)
+  local args = {'XADD', KEYS[7], 'MAXLEN', '~', '100000', '*', 'kind', kind, 'lot', lot,
+                'lane', lane, 'ts', ts, 'device', ARGV[22], 'event_id', ARGV[23],
+                'plate', plate}
+  for _, v in ipairs(extra or {}) do
+    args[#args + 1] = v
+  end
+  redis.call(unpack(args))
+end
+
+local function finish(ans, counters)
+  count(KEYS[5], counters)
+  idem_store(KEYS[9], field, body_hash, ans, tonumber(ARGV[16]))
+  return {'ok', ans}
+end
+
+if mode == 'unreadable' or mode == 'blacklisted' then
+  review(mode)
+  return finish(answer('hold', mode, '', ARGV[20]), 'hold:' .. mode .. '=1')
+end
+
+-- A plate can have one open session per lot: a second entry closes the stale one by the lot's
+-- policy (its exit was missed), and staff see it on the review stream.
+local counters = ''
+for _, seq in ipairs(fold_seqs(KEYS[2], fold)) do
+  local rec = redis.call('HGET', KEYS[1], seq)
+  if rec and parse_session(rec).plate == plate then
+    -- The gateway needs the record (and for close_charged, the fee) and the key of the stale
+    -- session before it can be closed: ask, and be called again.
+    local policy = ARGV[11]
+    if ARGV[12] ~= seq then
+      return {'stale', seq, rec}
+    end
+    if ARGV[12] == seq and ARGV[13] ~= rec then
+      return {'retry'}
+    end
+    local s = parse_session(rec)
+    redis.call('HDEL', KEYS[1], seq)
+    redis.call('HDEL', KEYS[3], seq)
+    fold_remove(KEYS[2], fold, seq)
+    local status = 'stale_closed'
+    local amount = '0'
+    if policy == 'close_charged' then
+      status = 'stale_review'
+      amount = ARGV[14]
+    end
+    redis.call('HSET', KEYS[8], 'id', lot .. '~' .. seq, 'plate', s.plate, 'lot', lot,
+               'lane_in', s.lane, 'entry', s.entry, 'exit', ts, 'class', s.class,
+               'tariff_version', s.tver, 'status', status, 'reason', 'stale_entry',
+               'amount', amount, 'explanation', ARGV[15], 'closed_at', ARGV[21])
+    review('stale_entry', {'session', lot .. '~' .. seq, 'status', status, 'amount', amount})
+    counters = 'stale_closed=1,'
+  end
+end
+
+if mode == 'normal' and redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[10]) then
+  return finish(answer('hold', 'lot_full', '', ARGV[19]), counters .. 'hold:lot_full=1')
+end
+
+local seq = tostring(redis.call('HINCRBY', KEYS[4], 'seq', 1))
+local flags = ''
+if mode == 'pass' then
+  flags = 'p'
+elseif mode == 'exempt' then
+  flags = 'e'
+end
+redis.call('HSET', KEYS[1], seq, table.concat({plate, ts, lane, class, tver, flags, fold}, US))
+fold_add(KEYS[2], fold, seq)
+local sid = lot .. '~' .. seq
+local reason = 'entry'
+if mode == 'pass' or mode == 'exempt' then
+  reason = mode
+end
+local occupancy = redis.call('HLEN', KEYS[1])
+local peak = tonumber(redis.call('HGET', KEYS[5], 'occupancy_peak') or '0')
+if occupancy > peak then
+  redis.call('HSET', KEYS[5], 'occupancy_peak', occupancy)
+end
+redis.call('XADD', KEYS[6], 'MAXLEN', '~', '100000', '*', 'session', sid, 'plate', plate,
+           'lot', lot, 'lane', lane, 'ts', ts, 'class', class)
+return finish(answer('open', reason, sid, ARGV[18]),
+              counters .. 'entries=1,open:' .. reason .. '=1')

@@ -1,0 +1,74 @@
+-- Second round trip of an exit: apply the decision the gateway made on what exit_lookup returned,
+-- provided the session is still as it was read (else 'retry': another lane got there first).
+-- KEYS: 1 open  2 fold  3 held  4 day counters  5 bills stream  6 review stream
+--       7 record of the session (pk:{L}:s:<seq>)  8.. idempotency day buckets, today's first
+-- ARGV: 1 idempotency field  2 body hash  3 outcome  4 seq  5 the record as read ('' for none)
+--       6 answer tuple  7 status of the closed record: pending|closed|'' (none)
+--       8 held info (outcome hold)  9 counters  10 idempotency ttl  11 record ttl (closed, no bill)
+--       12 review kind or ''  13 bill stream fields (US-joined pairs) or ''
+--       14.. the closed record's fields and values
+-- outcome: close  the session ends (bill pending, or closed: free, pass, exempt)
+--          hold   the session stays open, waiting for payment on site (held info)
+--          synthetic_close / synthetic_hold   an exit without entry charged by the lot's policy:
+--                 a session is made from the exit alone, then closed or held
+--          none   nothing but the answer (hold no_entry_record, unreadable, ...)
+local seen = idem_check(8, #KEYS, ARGV[1], ARGV[2])
+if seen then
+  return seen
+end
+local outcome, seq, expected = ARGV[3], ARGV[4], ARGV[5]
+
+if outcome == 'close' or outcome == 'hold' then
+  local rec = redis.call('HGET', KEYS[1], seq)
+  if rec ~= expected then
+    return {'retry'}
+  end
+end
+
+local function record()
+  local args = {'HSET', KEYS[7]}
+  for i = 14, #ARGV do
+    args[#args + 1] = ARGV[i]
+  end
+  args[#args + 1] = 'status'
+  args[#args + 1] = ARGV[7]
+  redis.call(unpack(args))
+  if ARGV[7] ~= 'pending' then
+    redis.call('EXPIRE', KEYS[7], tonumber(ARGV[11]))
+  end
+  if ARGV[13] ~= '' then
+    local x = {'XADD', KEYS[5], '*'}
+    for _, v in ipairs(split(ARGV[13])) do
+      x[#x + 1] = v
+    end
+    redis.call(unpack(x))
+  end
+end
+
+if outcome == 'close' then
+  local s = parse_session(expected)
+  redis.call('HDEL', KEYS[1], seq)
+  redis.call('HDEL', KEYS[3], seq)
+  fold_remove(KEYS[2], s.fold, seq)
+  record()
+elseif outcome == 'hold' then
+  redis.call('HSET', KEYS[3], seq, ARGV[8])
+elseif outcome == 'synthetic_close' then
+  record()
+elseif outcome == 'synthetic_hold' then
+  local s = parse_session(expected)
+  redis.call('HSET', KEYS[1], seq, expected)
+  fold_add(KEYS[2], s.fold, seq)
+  redis.call('HSET', KEYS[3], seq, ARGV[8])
+end
+
+if ARGV[12] ~= '' then
+  local x = {'XADD', KEYS[6], 'MAXLEN', '~', '100000', '*', 'kind', ARGV[12]}
+  for i = 14, #ARGV do
+    x[#x + 1] = ARGV[i]
+  end
+  redis.call(unpack(x))
+end
+count(KEYS[4], ARGV[9])
+idem_store(KEYS[8], ARGV[1], ARGV[2], ARGV[6], tonumber(ARGV[10]))
+return {'ok', ARGV[6]}

@@ -1,0 +1,63 @@
+-- First round trip of an exit: the idempotency record, then the open session the read belongs to.
+-- Reads only, apart from reserving a session number for an exit without entry.
+-- KEYS: 1 open  2 fold  3 held  4 tariffs  5 meta  6.. idempotency day buckets
+-- ARGV: 1 idempotency field  2 body hash  3 plate  4 fold key  5 match level: exact|candidates|fuzzy
+--       6 the tariff version the gateway has for this lot  7 reserve a number when nothing matches
+--       (1/0)  8 number of candidates, then candidate plate, candidate fold key, ...
+-- Returns {'dup', answer} | {'conflict'}
+--       | {'match', kind, seq, record, held or '', tariff JSON or ''}
+--       | {'none', why, reserved seq or ''}
+local seen = idem_check(6, #KEYS, ARGV[1], ARGV[2])
+if seen then
+  return seen
+end
+local plate, fold, level = ARGV[3], ARGV[4], ARGV[5]
+
+local function found(kind, seq, rec)
+  local s = parse_session(rec)
+  local tariff = ''
+  if s.tver ~= ARGV[6] then
+    tariff = redis.call('HGET', KEYS[4], s.tver) or ''
+  end
+  return {'match', kind, seq, rec, redis.call('HGET', KEYS[3], seq) or '', tariff}
+end
+
+local bucket = {}
+for _, seq in ipairs(fold_seqs(KEYS[2], fold)) do
+  local rec = redis.call('HGET', KEYS[1], seq)
+  if rec then
+    if parse_session(rec).plate == plate then
+      return found('exact', seq, rec)
+    end
+    bucket[#bucket + 1] = {seq, rec}
+  end
+end
+
+if level ~= 'exact' then
+  local n = tonumber(ARGV[8])
+  for i = 0, n - 1 do
+    local cplate, cfold = ARGV[9 + 2 * i], ARGV[10 + 2 * i]
+    for _, seq in ipairs(fold_seqs(KEYS[2], cfold)) do
+      local rec = redis.call('HGET', KEYS[1], seq)
+      if rec and parse_session(rec).plate == cplate then
+        return found('candidate', seq, rec)
+      end
+    end
+  end
+end
+
+-- Plates that fold to the same key differ only in confusable characters (0/D/Q, 8/B, ...) or the
+-- province character.  Such a match counts only when it is the only one in the lot.
+local why = 'no_match'
+if level == 'fuzzy' then
+  if #bucket == 1 then
+    return found('fuzzy', bucket[1][1], bucket[1][2])
+  elseif #bucket > 1 then
+    why = 'ambiguous'
+  end
+end
+local reserved = ''
+if ARGV[7] == '1' then
+  reserved = tostring(redis.call('HINCRBY', KEYS[5], 'seq', 1))
+end
+return {'none', why, reserved}

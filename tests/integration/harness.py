@@ -1,0 +1,365 @@
+"""Real processes for integration tests: a redis-server on a free port with its own folder, the
+gateway binary on a configuration written for the test, and a lane client that signs requests
+exactly as docs/lane-api.md says.  Nothing here stands in for a component: every request crosses a
+real socket to the real binary, which talks to a real Redis.
+
+Environment: PARK_BIN_DIR (the build's bin folder), PARK_REDIS_CLUSTER=1 to run Redis with
+cluster-enabled yes owning every slot.
+"""
+import hashlib
+import hmac
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+BIN = os.environ.get("PARK_BIN_DIR", os.path.join(os.path.dirname(__file__), "../../build/bin"))
+CLUSTER = os.environ.get("PARK_REDIS_CLUSTER") == "1"
+
+
+def free_port(bus=False):
+    """A port nobody listens on now; with bus, one whose cluster bus port (+10000) is free too."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if not bus:
+            return port
+        if port + 10000 > 65535:
+            continue
+        try:
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", port + 10000))
+            return port
+        except OSError:
+            continue
+
+
+def wait_for(pred, timeout=10.0, what="condition"):
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            if pred():
+                return
+        except (OSError, http.client.HTTPException):
+            pass
+        time.sleep(0.02)
+    raise AssertionError("timed out waiting for " + what)
+
+
+class Redis:
+    """redis-server with AOF in its own folder; cluster mode owns all 16384 slots."""
+
+    def __init__(self, cluster=CLUSTER):
+        self.dir = tempfile.mkdtemp(prefix="park-redis-")
+        self.cluster = cluster
+        self.proc = None
+        for attempt in range(5):
+            # Another process may take the port between the check and the start: try another.
+            self.port = free_port(bus=cluster)
+            try:
+                self.start()
+                return
+            except AssertionError:
+                self.kill()
+        raise AssertionError("redis-server did not start; see " + self.dir)
+
+    def start(self):
+        args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+                "--dir", self.dir, "--appendonly", "yes", "--appendfsync", "always",
+                "--save", "", "--daemonize", "no", "--logfile", os.path.join(self.dir, "redis.log")]
+        if self.cluster:
+            args += ["--cluster-enabled", "yes", "--cluster-config-file",
+                     os.path.join(self.dir, "nodes.conf")]
+        self.proc = subprocess.Popen(args)
+        wait_for(lambda: self.proc.poll() is None and self.cli("PING") == "PONG",
+                 what="redis-server")
+        if self.cluster:
+            if "cluster_state:ok" not in self.cli("CLUSTER", "INFO"):
+                slots = self.cli("CLUSTER", "SLOTS")
+                if not slots:
+                    self.cli("CLUSTER", "ADDSLOTSRANGE", "0", "16383")
+            wait_for(lambda: "cluster_state:ok" in self.cli("CLUSTER", "INFO"), what="cluster ok")
+
+    def stop(self):
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(10)
+            self.proc = None
+
+    def kill(self):
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(10)
+            self.proc = None
+
+    def destroy(self):
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def cli(self, *args):
+        out = subprocess.run(["redis-cli", "-p", str(self.port), "--no-auth-warning"] + list(args),
+                             capture_output=True, timeout=10)
+        return out.stdout.decode().rstrip("\n")
+
+    def cmd(self, *args):
+        """A command over RESP, answers decoded (lists, bytes as str, ints)."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
+            out = b"*%d\r\n" % len(args)
+            for a in args:
+                a = a if isinstance(a, bytes) else str(a).encode()
+                out += b"$%d\r\n%s\r\n" % (len(a), a)
+            s.sendall(out)
+            f = s.makefile("rb")
+            return _read_resp(f)
+
+    def hgetall(self, key):
+        flat = self.cmd("HGETALL", key)
+        return {flat[i]: flat[i + 1] for i in range(0, len(flat), 2)}
+
+
+def _read_resp(f):
+    line = f.readline()
+    if not line:
+        raise OSError("connection closed")
+    kind, rest = line[:1], line[1:-2]
+    if kind == b"+":
+        return rest.decode()
+    if kind == b"-":
+        raise RuntimeError(rest.decode())
+    if kind == b":":
+        return int(rest)
+    if kind == b"$":
+        n = int(rest)
+        if n < 0:
+            return None
+        data = f.read(n + 2)[:-2]
+        return data.decode("utf-8", "replace")
+    if kind == b"*":
+        n = int(rest)
+        if n < 0:
+            return None
+        return [_read_resp(f) for _ in range(n)]
+    raise OSError("bad RESP " + repr(line))
+
+
+TARIFF = {
+    "id": "test-core", "currency": "CNY", "timezone": "Asia/Shanghai",
+    "free_minutes": 15, "free_deducted": False,
+    "first_period": {"minutes": 60, "price": 1000},
+    "bands": [
+        {"name": "day", "from": "08:00", "to": "20:00", "unit_minutes": 30, "unit_price": 300},
+        {"name": "night", "from": "20:00", "to": "08:00", "unit_minutes": 60, "unit_price": 100,
+         "cap": 500}],
+    "cap_24h": 6000,
+    "classes": {"new_energy": {"free_minutes": 60, "discount_percent": 50}},
+}
+
+DEVICE_KEYS = {
+    "dev-a-in": "key-a-in-0123456789abcdef",
+    "dev-a-out": "key-a-out-0123456789abcdef",
+    "dev-a-pay": "key-a-pay-0123456789abcdef",
+    "dev-b": "key-b-0123456789abcdef0123",
+    "dev-c": "key-c-0123456789abcdef0123",
+}
+ADMIN_TOKEN = "admin-token-for-tests-0123456789"
+
+
+def make_config(redis_port, overrides=None):
+    """A small city: lot A (fuzzy matching, hold without entry), lot B (capacity 2, charges a
+    fixed fee without entry), lot C (exact matching only)."""
+    cfg = {
+        "name": "integration",
+        "log_level": "debug",
+        "redis": {"address": "127.0.0.1:%d" % redis_port, "command_timeout_ms": 2000},
+        "gateway": {"listen": "127.0.0.1:0", "admin_token": {"file": "secrets/admin"},
+                    "idle_timeout_ms": 5000},
+        "credit_policy": {"min_score": 600, "max_unpaid_bills": 2, "max_unpaid_amount": 5000,
+                          "max_fee": 4000},
+        "providers": [{"id": "stripe-test", "kind": "stripe", "base_url": "http://127.0.0.1:9",
+                       "secret_key": {"file": "secrets/stripe"}}],
+        "operators": [{"id": "op", "name": "Operator"}],
+        "lots": [
+            {"id": "LOT-A", "name": "A", "operator": "op", "district": "西湖区", "capacity": 100,
+             "tariff": "test-core",
+             "lanes": [{"id": "in", "direction": "entry"}, {"id": "out", "direction": "exit"}],
+             "passes": [{"plate": "浙A8M2K7", "from": "2020-01-01", "to": "2099-12-31"}],
+             "allow_list": ["浙A0G9P3"],
+             "exempt": {"kinds": ["police"]},
+             "blocked": ["浙A66J19"]},
+            {"id": "LOT-B", "name": "B", "operator": "op", "district": "上城区", "capacity": 2,
+             "tariff": "test-core",
+             "exit_policy": {"no_entry_record": "charge", "no_entry_fee": 2000,
+                             "stale_entry": "close_charged", "blocked": "pay_on_site"},
+             "blocked": ["浙B66J19"],
+             "lanes": [{"id": "in", "direction": "entry"}, {"id": "out", "direction": "exit"}]},
+            {"id": "LOT-C", "name": "C", "operator": "op", "district": "滨江区", "capacity": 10,
+             "tariff": "test-core", "exit_policy": {"match": "exact", "stale_entry": "close_free"},
+             "lanes": [{"id": "in", "direction": "entry"}, {"id": "out", "direction": "exit"}]},
+        ],
+        "devices": [
+            {"id": "dev-a-in", "lot": "LOT-A", "lanes": ["in"], "key": {"file": "secrets/dev-a-in"}},
+            {"id": "dev-a-out", "lot": "LOT-A", "lanes": ["out"],
+             "key": {"file": "secrets/dev-a-out"}},
+            {"id": "dev-a-pay", "lot": "LOT-A", "lanes": ["out"],
+             "key": {"file": "secrets/dev-a-pay"}},
+            {"id": "dev-b", "lot": "LOT-B", "lanes": ["in", "out"], "key": {"file": "secrets/dev-b"}},
+            {"id": "dev-c", "lot": "LOT-C", "lanes": ["in", "out"], "key": {"file": "secrets/dev-c"}},
+        ],
+    }
+    for path, value in (overrides or {}).items():
+        cur = cfg
+        parts = path.split(".")
+        for p in parts[:-1]:
+            cur = cur[int(p)] if p.isdigit() else cur[p]
+        last = parts[-1]
+        if last.isdigit():
+            cur[int(last)] = value
+        else:
+            cur[last] = value
+    return cfg
+
+
+class Gateway:
+    """The gateway binary on a configuration folder of its own."""
+
+    def __init__(self, redis, overrides=None, env=None):
+        self.dir = tempfile.mkdtemp(prefix="park-gw-")
+        os.makedirs(os.path.join(self.dir, "tariffs"))
+        os.makedirs(os.path.join(self.dir, "secrets"))
+        with open(os.path.join(self.dir, "tariffs", "test-core.json"), "w") as f:
+            json.dump(TARIFF, f)
+        for dev, key in DEVICE_KEYS.items():
+            with open(os.path.join(self.dir, "secrets", dev), "w") as f:
+                f.write(key + "\n")
+        with open(os.path.join(self.dir, "secrets", "admin"), "w") as f:
+            f.write(ADMIN_TOKEN)
+        with open(os.path.join(self.dir, "secrets", "stripe"), "w") as f:
+            f.write("sk_test_integration")
+        self.redis = redis
+        self.env = env or {}
+        self.write_config(overrides)
+        self.proc = None
+        self.log = open(os.path.join(self.dir, "gateway.log"), "ab")
+        self.start()
+
+    @property
+    def config_path(self):
+        return os.path.join(self.dir, "platform.json")
+
+    def write_config(self, overrides=None, raw=None):
+        with open(self.config_path, "w") as f:
+            if raw is not None:
+                f.write(raw)
+            else:
+                json.dump(make_config(self.redis.port, overrides), f, ensure_ascii=False)
+
+    def start(self, wait_ready=True):
+        port_file = os.path.join(self.dir, "port")
+        if os.path.exists(port_file):
+            os.unlink(port_file)
+        env = dict(os.environ)
+        env.update(self.env)
+        self.proc = subprocess.Popen(
+            [os.path.join(BIN, "gateway"), "--config", self.config_path, "--port-file", port_file],
+            stdout=self.log, stderr=self.log, env=env)
+        wait_for(lambda: os.path.exists(port_file), what="gateway port file")
+        with open(port_file) as f:
+            self.port = int(f.read())
+        if wait_ready:
+            self.wait_ready()
+
+    def wait_ready(self, timeout=10):
+        wait_for(lambda: self.get("/readyz")[0] == 200, timeout, what="gateway ready")
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc is not None:
+            self.proc.send_signal(sig)
+            rc = self.proc.wait(15)
+            self.proc = None
+            return rc
+        return None
+
+    def destroy(self):
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(10)
+            self.proc = None
+        self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def logs(self):
+        with open(os.path.join(self.dir, "gateway.log"), "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    # ---- HTTP ----
+    def request(self, method, path, body=b"", headers=None):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            r = conn.getresponse()
+            data = r.read()
+            return r.status, data, dict(r.getheaders())
+        finally:
+            conn.close()
+
+    def get(self, path):
+        status, data, _ = self.request("GET", path)
+        return status, data
+
+    def signed(self, method, path, body, device, ts=None, key=None, headers=None):
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body, ensure_ascii=False).encode()
+        ts = str(int(time.time()) if ts is None else ts)
+        key = (key if key is not None else DEVICE_KEYS[device]).encode()
+        msg = b"\n".join([ts.encode(), method.encode(), path.encode(), device.encode(), body])
+        sig = hmac.new(key, msg, hashlib.sha256).hexdigest()
+        h = {"X-Park-Device": device, "X-Park-Timestamp": ts, "X-Park-Signature": sig,
+             "Content-Type": "application/json"}
+        h.update(headers or {})
+        return self.request(method, path, body, h)
+
+    def event(self, device, body, **kw):
+        status, data, _ = self.signed("POST", "/v1/events", body, device, **kw)
+        try:
+            return status, json.loads(data)
+        except ValueError:
+            return status, data
+
+    def admin(self, method, path, body=None, token=ADMIN_TOKEN):
+        data = json.dumps(body, ensure_ascii=False).encode() if body is not None else b""
+        h = {"Authorization": "Bearer " + token, "Content-Type": "application/json"}
+        status, out, _ = self.request(method, path, data, h)
+        try:
+            return status, json.loads(out) if out else None
+        except ValueError:
+            return status, out
+
+
+_seq = [0]
+
+
+def ev(lot, lane, direction, plate, ts, event_id=None, **extra):
+    """A lane event body."""
+    _seq[0] += 1
+    body = {"event_id": event_id or "ev-%d-%d" % (os.getpid(), _seq[0]), "lot_id": lot,
+            "lane_id": lane, "direction": direction, "plate": plate, "ts": ts}
+    body.update(extra)
+    return body
+
+
+def iso(t, offset_hours=8):
+    """RFC 3339 of unix seconds t at a fixed offset."""
+    tz = time.gmtime(t + offset_hours * 3600)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", tz) + "%+03d:00" % offset_hours
+
+
+def fold_key(plate):
+    out = subprocess.run([os.path.join(BIN, "parkctl"), "plate", "--json", plate],
+                         capture_output=True, timeout=10)
+    return json.loads(out.stdout)["fold_key"]

@@ -1,6 +1,6 @@
-# Generates a C file holding each gateway Lua script as a string: the `#!lua` shebang (Redis 7
+# Generates a C file holding each Redis script of common/lua as a string: the `#!lua` shebang (Redis 7
 # script flags: the server then refuses keys a script did not declare), the shared prelude, for
-# driver scripts the driver library, then the script itself.
+# driver and plate scripts the driver library, then the script itself.
 #   cmake -DSRC=<lua dir> -DOUT=<file.c> -DSCRIPTS=a,b,c -P EmbedLua.cmake
 function(c_string var text)
   string(REPLACE "\\" "\\\\" text "${text}")
@@ -12,8 +12,8 @@ endfunction()
 string(REPLACE "," ";" SCRIPTS "${SCRIPTS}")
 file(READ ${SRC}/prelude.lua prelude)
 file(READ ${SRC}/driver_lib.lua driver_lib)
-set(out "/* Generated from gateway/lua by cmake/EmbedLua.cmake: do not edit. */\n#include \"lua_scripts.h\"\n\n")
-set(table "const gw_lua_script_t gw_lua_scripts[] = {\n")
+set(out "/* Generated from common/lua by cmake/EmbedLua.cmake: do not edit. */\n#include \"cmn/lua.h\"\n\n")
+set(table "const cmn_lua_script_t cmn_lua_scripts[] = {\n")
 foreach(name ${SCRIPTS})
   file(READ ${SRC}/${name}.lua body)
   set(text "#!lua\n${prelude}")

@@ -18,7 +18,7 @@
  * the configuration from under requests in flight.
  */
 
-/** Script handles, in the order of gateway/CMakeLists.txt's GW_LUA_SCRIPTS. */
+/** Handles of the Redis scripts the gateway calls (common/lua), in the order of script_names[]. */
 enum {
     GW_LUA_ENTRY = 0,
     GW_LUA_EXIT_LOOKUP,

@@ -25,7 +25,7 @@
 #include "cmn/plate.h"
 #include "events.h"
 #include "gw.h"
-#include "rargs.h"
+#include "cmn/rargs.h"
 #include "router.h"
 
 #define MAX_PLATES 8
@@ -115,7 +115,7 @@ static json_t *driver_json(const redisReply *rec, const redisReply *unpaid)
     return o;
 }
 
-static int send_script(dreq_t *d, int script, int nkeys, cmn_redis_cb cb, gw_rargs_t *a)
+static int send_script(dreq_t *d, int script, int nkeys, cmn_redis_cb cb, cmn_rargs_t *a)
 {
     (void)nkeys;
     (void)script;
@@ -123,12 +123,12 @@ static int send_script(dreq_t *d, int script, int nkeys, cmn_redis_cb cb, gw_rar
     return rc;
 }
 
-static void start_script(gw_rargs_t *a, dreq_t *d, int script, int nkeys)
+static void start_script(cmn_rargs_t *a, dreq_t *d, int script, int nkeys)
 {
-    gw_rargs_init(a);
-    gw_rargs_str(a, "EVALSHA");
-    gw_rargs_str(a, cmn_redis_script_sha(d->gw->redis, d->gw->scripts[script]));
-    gw_rargs_int(a, nkeys);
+    cmn_rargs_init(a);
+    cmn_rargs_str(a, "EVALSHA");
+    cmn_rargs_str(a, cmn_redis_script_sha(d->gw->redis, d->gw->scripts[script]));
+    cmn_rargs_int(a, nkeys);
 }
 
 /* ---- GET ----------------------------------------------------------------------------------- */
@@ -138,7 +138,7 @@ static void on_get(void *data, int status, redisReply *r)
     dreq_t *d = data;
     if (status != 0 || r == NULL || r->type != REDIS_REPLY_ARRAY)
         return fail(d, 503, "unavailable", "Redis is unavailable");
-    if (!gw_reply_is(r, "ok") || r->elements < 3)
+    if (!cmn_reply_is(r, "ok") || r->elements < 3)
         return fail(d, 404, "not_found", "no such driver");
     gw_respond_json(d->req, 200, driver_json(r->element[1], r->element[2]));
     dreq_free(d);
@@ -146,10 +146,10 @@ static void on_get(void *data, int status, redisReply *r)
 
 static void get_driver(dreq_t *d, cmn_redis_cb cb)
 {
-    gw_rargs_t a;
+    cmn_rargs_t a;
     start_script(&a, d, GW_LUA_DRIVER_GET, 2);
-    gw_rargs_fmt(&a, "pk:drv:{%s}", d->id);
-    gw_rargs_fmt(&a, "pk:drv:{%s}:unpaid", d->id);
+    cmn_rargs_fmt(&a, "pk:drv:{%s}", d->id);
+    cmn_rargs_fmt(&a, "pk:drv:{%s}:unpaid", d->id);
     if (send_script(d, GW_LUA_DRIVER_GET, 2, cb, &a) != 0)
         fail(d, 503, "unavailable", "Redis is unavailable");
 }
@@ -208,8 +208,8 @@ static void on_claim(void *data, int status, redisReply *r)
     dreq_t *d = c->d;
     if (status != 0 || r == NULL || r->type != REDIS_REPLY_ARRAY) {
         d->failed = 1;
-    } else if (gw_reply_is(r, "taken") && d->taken_plate[0] == '\0') {
-        const char *other = gw_reply_str(r, 1, NULL);
+    } else if (cmn_reply_is(r, "taken") && d->taken_plate[0] == '\0') {
+        const char *other = cmn_reply_str(r, 1, NULL);
         snprintf(d->taken_plate, sizeof d->taken_plate, "%s", d->plates[c->index]);
         snprintf(d->taken_by, sizeof d->taken_by, "%s", other ? other : "?");
     }
@@ -224,21 +224,21 @@ static void on_old(void *data, int status, redisReply *r)
     if (status != 0 || r == NULL || r->type != REDIS_REPLY_ARRAY)
         return fail(d, 503, "unavailable", "Redis is unavailable");
     d->old_plates = cmn_xstrdup("");
-    if (gw_reply_is(r, "ok") && r->elements >= 2) {
+    if (cmn_reply_is(r, "ok") && r->elements >= 2) {
         const char *old = flat_get(r->element[1], "plates");
         cmn_free(d->old_plates);
         d->old_plates = cmn_xstrdup(old ? old : "");
     }
     /* Claim every plate, pipelined. */
-    gw_rargs_t a;
+    cmn_rargs_t a;
     d->pending = 0;
     for (int i = 0; i < d->nplates; i++) {
         char fold[CMN_PLATE_MAX];
         cmn_plate_fold_key(d->plates[i], 1, fold, sizeof fold);
         start_script(&a, d, GW_LUA_PLATE_CLAIM, 1);
-        gw_rargs_fmt(&a, "pk:plate:{%s}", fold);
-        gw_rargs_str(&a, d->plates[i]);
-        gw_rargs_str(&a, d->id);
+        cmn_rargs_fmt(&a, "pk:plate:{%s}", fold);
+        cmn_rargs_str(&a, d->plates[i]);
+        cmn_rargs_str(&a, d->id);
         struct claim *c = cmn_xcalloc(1, sizeof *c);
         c->d = d;
         c->index = i;
@@ -272,23 +272,23 @@ static void on_claims_done(dreq_t *d)
         snprintf(msg, sizeof msg, "plate %s belongs to driver %s", d->taken_plate, d->taken_by);
         return fail(d, 409, "conflict", msg);
     }
-    gw_rargs_t a;
+    cmn_rargs_t a;
     cmn_buf_t plates;
     cmn_buf_init(&plates, 4096);
     for (int i = 0; i < d->nplates; i++)
         cmn_buf_printf(&plates, "%s%s", i ? " " : "", d->plates[i]);
     start_script(&a, d, GW_LUA_DRIVER_PUT, 1);
-    gw_rargs_fmt(&a, "pk:drv:{%s}", d->id);
-    gw_rargs_str(&a, d->id);
-    gw_rargs_ref(&a, plates.base, plates.len);
-    gw_rargs_str(&a, d->provider);
-    gw_rargs_str(&a, d->payment_ref);
+    cmn_rargs_fmt(&a, "pk:drv:{%s}", d->id);
+    cmn_rargs_str(&a, d->id);
+    cmn_rargs_ref(&a, plates.base, plates.len);
+    cmn_rargs_str(&a, d->provider);
+    cmn_rargs_str(&a, d->payment_ref);
     if (d->has_score)
-        gw_rargs_int(&a, d->score);
+        cmn_rargs_int(&a, d->score);
     else
-        gw_rargs_str(&a, "");
-    gw_rargs_int(&a, gw_now(d->gw));
-    gw_rargs_int(&a, d->conf->cfg->credit.initial_score);
+        cmn_rargs_str(&a, "");
+    cmn_rargs_int(&a, gw_now(d->gw));
+    cmn_rargs_int(&a, d->conf->cfg->credit.initial_score);
     int rc = cmn_redis_command(d->gw->redis, on_put, d, a.n, a.v, a.len);
     cmn_buf_dispose(&plates);
     if (rc != 0)
@@ -298,7 +298,7 @@ static void on_claims_done(dreq_t *d)
 static void on_put_get(void *data, int status, redisReply *r)
 {
     dreq_t *d = data;
-    if (status != 0 || r == NULL || !gw_reply_is(r, "ok") || r->elements < 3)
+    if (status != 0 || r == NULL || !cmn_reply_is(r, "ok") || r->elements < 3)
         return fail(d, 503, "unavailable", "Redis is unavailable");
     gw_respond_json(d->req, 201, driver_json(r->element[1], r->element[2]));
     dreq_free(d);
@@ -307,9 +307,9 @@ static void on_put_get(void *data, int status, redisReply *r)
 static void on_put(void *data, int status, redisReply *r)
 {
     dreq_t *d = data;
-    if (status != 0 || r == NULL || !gw_reply_is(r, "ok"))
+    if (status != 0 || r == NULL || !cmn_reply_is(r, "ok"))
         return fail(d, 503, "unavailable", "Redis is unavailable");
-    const char *snap = gw_reply_str(r, 1, NULL);
+    const char *snap = cmn_reply_str(r, 1, NULL);
     cmn_buf_t plates, gone;
     cmn_buf_init(&plates, 4096);
     cmn_buf_init(&gone, 4096);
@@ -423,16 +423,16 @@ static void on_del(void *data, int status, redisReply *r)
     dreq_t *d = data;
     if (status != 0 || r == NULL || r->type != REDIS_REPLY_ARRAY)
         return fail(d, 503, "unavailable", "Redis is unavailable");
-    if (gw_reply_is(r, "unknown"))
+    if (cmn_reply_is(r, "unknown"))
         return fail(d, 404, "not_found", "no such driver");
-    if (gw_reply_is(r, "owes")) {
+    if (cmn_reply_is(r, "owes")) {
         char msg[160];
-        const char *n = gw_reply_str(r, 1, NULL), *amt = gw_reply_str(r, 2, NULL);
+        const char *n = cmn_reply_str(r, 1, NULL), *amt = cmn_reply_str(r, 2, NULL);
         snprintf(msg, sizeof msg, "driver %s still owes %s bills (%s); settle or waive them first",
                  d->id, n ? n : "?", amt ? amt : "?");
         return fail(d, 409, "conflict", msg);
     }
-    const char *plates = gw_reply_str(r, 1, NULL);
+    const char *plates = cmn_reply_str(r, 1, NULL);
     if (plates != NULL)
         gw_plates_mirror(d->gw, d->id, plates, "");
     cmn_log(CMN_LOG_INFO, "driver_removed", "driver %s removed", d->id);
@@ -490,10 +490,10 @@ void gw_h_drivers(gw_t *gw, gw_http_req_t *req, const char *rest, size_t rest_le
         if (req->method == HTTP_POST) {
             if (parse_enrolment(d, &why) != 0)
                 return fail(d, 400, "bad_request", why);
-            gw_rargs_t a;
+            cmn_rargs_t a;
             start_script(&a, d, GW_LUA_DRIVER_GET, 2);
-            gw_rargs_fmt(&a, "pk:drv:{%s}", d->id);
-            gw_rargs_fmt(&a, "pk:drv:{%s}:unpaid", d->id);
+            cmn_rargs_fmt(&a, "pk:drv:{%s}", d->id);
+            cmn_rargs_fmt(&a, "pk:drv:{%s}:unpaid", d->id);
             if (cmn_redis_command(gw->redis, on_old, d, a.n, a.v, a.len) != 0)
                 fail(d, 503, "unavailable", "Redis is unavailable");
             return;
@@ -506,11 +506,11 @@ void gw_h_drivers(gw_t *gw, gw_http_req_t *req, const char *rest, size_t rest_le
                 return fail(d, 400, "bad_request", "give ?plate=<a valid plate>");
             char fold[CMN_PLATE_MAX];
             cmn_plate_fold_key(p.text, 1, fold, sizeof fold);
-            gw_rargs_t a;
-            gw_rargs_init(&a);
-            gw_rargs_str(&a, "HGET");
-            gw_rargs_fmt(&a, "pk:plate:{%s}", fold);
-            gw_rargs_str(&a, p.text);
+            cmn_rargs_t a;
+            cmn_rargs_init(&a);
+            cmn_rargs_str(&a, "HGET");
+            cmn_rargs_fmt(&a, "pk:plate:{%s}", fold);
+            cmn_rargs_str(&a, p.text);
             if (cmn_redis_command(gw->redis, on_plate_owner, d, a.n, a.v, a.len) != 0)
                 fail(d, 503, "unavailable", "Redis is unavailable");
             return;
@@ -527,10 +527,10 @@ void gw_h_drivers(gw_t *gw, gw_http_req_t *req, const char *rest, size_t rest_le
     if (req->method == HTTP_GET)
         return get_driver(d, on_get);
     if (req->method == HTTP_DELETE) {
-        gw_rargs_t a;
+        cmn_rargs_t a;
         start_script(&a, d, GW_LUA_DRIVER_DEL, 2);
-        gw_rargs_fmt(&a, "pk:drv:{%s}", d->id);
-        gw_rargs_fmt(&a, "pk:drv:{%s}:unpaid", d->id);
+        cmn_rargs_fmt(&a, "pk:drv:{%s}", d->id);
+        cmn_rargs_fmt(&a, "pk:drv:{%s}:unpaid", d->id);
         if (cmn_redis_command(gw->redis, on_del, d, a.n, a.v, a.len) != 0)
             fail(d, 503, "unavailable", "Redis is unavailable");
         return;

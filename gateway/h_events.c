@@ -41,7 +41,7 @@
 #include "cmn/time.h"
 #include "events.h"
 #include "gw.h"
-#include "rargs.h"
+#include "cmn/rargs.h"
 #include "router.h"
 
 #define US "\x1f"
@@ -441,18 +441,18 @@ static int is_exempt(const cmn_cfg_lot_t *lot, const char *plate)
     return 0;
 }
 
-static void keys_common(ev_t *e, gw_rargs_t *a, const char *const *names, int n)
+static void keys_common(ev_t *e, cmn_rargs_t *a, const char *const *names, int n)
 {
     for (int i = 0; i < n; i++)
-        gw_rargs_fmt(a, "pk:%s:%s", e->tag, names[i]);
+        cmn_rargs_fmt(a, "pk:%s:%s", e->tag, names[i]);
 }
 
 /* The idempotency buckets: today's (server clock, UTC days) first, then the older ones. */
-static void keys_idem(ev_t *e, gw_rargs_t *a)
+static void keys_idem(ev_t *e, cmn_rargs_t *a)
 {
     int64_t today = cmn_floordiv(gw_now(e->gw), 86400);
     for (int64_t d = 0; d <= e->conf->cfg->gateway.idempotency_days; d++)
-        gw_rargs_fmt(a, "pk:%s:idem:%lld", e->tag, (long long)(today - d));
+        cmn_rargs_fmt(a, "pk:%s:idem:%lld", e->tag, (long long)(today - d));
 }
 
 static long long idem_ttl(const ev_t *e)
@@ -460,11 +460,11 @@ static long long idem_ttl(const ev_t *e)
     return (e->conf->cfg->gateway.idempotency_days + 1) * 86400LL + 3600;
 }
 
-static void day_key(ev_t *e, gw_rargs_t *a, cmn_instant_t t)
+static void day_key(ev_t *e, cmn_rargs_t *a, cmn_instant_t t)
 {
     char d[16];
     cmn_date_format(local_day(e->lot, t), d, sizeof d);
-    gw_rargs_fmt(a, "pk:%s:day:%s", e->tag, d);
+    cmn_rargs_fmt(a, "pk:%s:day:%s", e->tag, d);
 }
 
 /* ---- entry ------------------------------------------------------------------------------- */
@@ -494,25 +494,25 @@ static void on_entry(void *data, int status, redisReply *r)
         return unavailable(e, status == CMN_ETIMEOUT ? "Redis did not answer in time"
                                                      : "Redis is unavailable");
     }
-    if (gw_reply_is(r, "ok") || gw_reply_is(r, "dup")) {
-        s = gw_reply_str(r, 1, &len);
+    if (cmn_reply_is(r, "ok") || cmn_reply_is(r, "dup")) {
+        s = cmn_reply_str(r, 1, &len);
         if (s == NULL)
             return unavailable(e, "unexpected answer from Redis");
-        return respond_tuple(e, s, len, gw_reply_is(r, "dup"));
+        return respond_tuple(e, s, len, cmn_reply_is(r, "dup"));
     }
-    if (gw_reply_is(r, "conflict"))
+    if (cmn_reply_is(r, "conflict"))
         return conflict(e);
     if (++e->attempts > MAX_ATTEMPTS)
         return unavailable(e, "the session kept changing; try again");
-    if (gw_reply_is(r, "stale")) {
-        const char *seq = gw_reply_str(r, 1, &len);
-        const char *rec = gw_reply_str(r, 2, NULL);
+    if (cmn_reply_is(r, "stale")) {
+        const char *seq = cmn_reply_str(r, 1, &len);
+        const char *rec = cmn_reply_str(r, 2, NULL);
         if (seq == NULL || rec == NULL || len >= sizeof e->stale_seq)
             return unavailable(e, "unexpected answer from Redis");
         memcpy(e->stale_seq, seq, len);
         e->stale_seq[len] = '\0';
         cmn_free(e->stale_record);
-        e->stale_record = cmn_xstrndup(rec, gw_reply_str(r, 2, &len) ? len : 0);
+        e->stale_record = cmn_xstrndup(rec, cmn_reply_str(r, 2, &len) ? len : 0);
     } else {
         e->gw->metrics.retries++;
         e->stale_seq[0] = '\0';
@@ -547,7 +547,7 @@ static void send_entry(ev_t *e)
 {
     static const char *const names[] = {"open", "fold", "held", "meta"};
     const cmn_cfg_lot_t *lot = e->lot;
-    gw_rargs_t *a = cmn_xalloc(sizeof *a);
+    cmn_rargs_t *a = cmn_xalloc(sizeof *a);
     char display_open[160], display_full[160], display_hold[160];
     const char *mode = "normal";
     char *expl = NULL;
@@ -572,46 +572,46 @@ static void send_entry(ev_t *e)
     else
         snprintf(display_hold, sizeof display_hold, "%s 禁止通行", e->plate);
 
-    gw_rargs_init(a);
-    gw_rargs_str(a, "EVALSHA");
-    gw_rargs_str(a, cmn_redis_script_sha(e->gw->redis, e->gw->scripts[GW_LUA_ENTRY]));
+    cmn_rargs_init(a);
+    cmn_rargs_str(a, "EVALSHA");
+    cmn_rargs_str(a, cmn_redis_script_sha(e->gw->redis, e->gw->scripts[GW_LUA_ENTRY]));
     int nkeys_at = a->n;
-    gw_rargs_str(a, "0");
+    cmn_rargs_str(a, "0");
     keys_common(e, a, names, 4);
     day_key(e, a, e->ts);
-    gw_rargs_fmt(a, "pk:%s:entries", e->tag);
-    gw_rargs_fmt(a, "pk:%s:review", e->tag);
-    gw_rargs_fmt(a, "pk:%s:s:%s", e->tag, e->stale_seq[0] ? e->stale_seq : "-");
+    cmn_rargs_fmt(a, "pk:%s:entries", e->tag);
+    cmn_rargs_fmt(a, "pk:%s:review", e->tag);
+    cmn_rargs_fmt(a, "pk:%s:s:%s", e->tag, e->stale_seq[0] ? e->stale_seq : "-");
     keys_idem(e, a);
     int nkeys = a->n - nkeys_at - 1;
-    gw_rargs_fmt(a, "%d", nkeys);
+    cmn_rargs_fmt(a, "%d", nkeys);
     a->v[nkeys_at] = a->v[a->n - 1];
     a->len[nkeys_at] = a->len[a->n - 1];
     a->n--;
-    gw_rargs_str(a, e->idem_field);
-    gw_rargs_str(a, e->body_hash);
-    gw_rargs_str(a, mode);
-    gw_rargs_str(a, e->unreadable ? "" : e->plate);
-    gw_rargs_str(a, e->unreadable ? "" : e->fold);
-    gw_rargs_int(a, e->ts);
-    gw_rargs_str(a, e->lane->id);
-    gw_rargs_str(a, e->vclass);
-    gw_rargs_str(a, cmn_tariff_version(lot->tariff));
-    gw_rargs_int(a, lot->capacity);
-    gw_rargs_str(a, lot->policy.stale_entry == CMN_STALE_CLOSE_CHARGED ? "close_charged"
+    cmn_rargs_str(a, e->idem_field);
+    cmn_rargs_str(a, e->body_hash);
+    cmn_rargs_str(a, mode);
+    cmn_rargs_str(a, e->unreadable ? "" : e->plate);
+    cmn_rargs_str(a, e->unreadable ? "" : e->fold);
+    cmn_rargs_int(a, e->ts);
+    cmn_rargs_str(a, e->lane->id);
+    cmn_rargs_str(a, e->vclass);
+    cmn_rargs_str(a, cmn_tariff_version(lot->tariff));
+    cmn_rargs_int(a, lot->capacity);
+    cmn_rargs_str(a, lot->policy.stale_entry == CMN_STALE_CLOSE_CHARGED ? "close_charged"
                                                                       : "close_free");
-    gw_rargs_str(a, e->stale_seq);
-    gw_rargs_str(a, e->stale_record ? e->stale_record : "");
-    gw_rargs_int(a, fee);
-    gw_rargs_str(a, expl ? expl : "");
-    gw_rargs_int(a, idem_ttl(e));
-    gw_rargs_str(a, lot->id);
-    gw_rargs_str(a, display_open);
-    gw_rargs_str(a, display_full);
-    gw_rargs_str(a, display_hold);
-    gw_rargs_int(a, gw_now(e->gw));
-    gw_rargs_str(a, e->device);
-    gw_rargs_str(a, e->event_id);
+    cmn_rargs_str(a, e->stale_seq);
+    cmn_rargs_str(a, e->stale_record ? e->stale_record : "");
+    cmn_rargs_int(a, fee);
+    cmn_rargs_str(a, expl ? expl : "");
+    cmn_rargs_int(a, idem_ttl(e));
+    cmn_rargs_str(a, lot->id);
+    cmn_rargs_str(a, display_open);
+    cmn_rargs_str(a, display_full);
+    cmn_rargs_str(a, display_hold);
+    cmn_rargs_int(a, gw_now(e->gw));
+    cmn_rargs_str(a, e->device);
+    cmn_rargs_str(a, e->event_id);
     int rc = a->overflow ? CMN_ETOOBIG
                          : cmn_redis_command(e->gw->redis, on_entry, e, a->n, a->v, a->len);
     cmn_free(expl);
@@ -636,33 +636,33 @@ static void on_lookup(void *data, int status, redisReply *r)
         if (status == 0 && r != NULL && r->type == REDIS_REPLY_ERROR)
             cmn_log(CMN_LOG_ERROR, "redis_script", "exit_lookup failed: %.200s", r->str);
         e->failed = 1;
-    } else if (gw_reply_is(r, "dup") || gw_reply_is(r, "conflict")) {
-        snprintf(e->found.kind, sizeof e->found.kind, "%s", gw_reply_is(r, "dup") ? "dup" : "conflict");
-        const char *s = gw_reply_str(r, 1, &len);
+    } else if (cmn_reply_is(r, "dup") || cmn_reply_is(r, "conflict")) {
+        snprintf(e->found.kind, sizeof e->found.kind, "%s", cmn_reply_is(r, "dup") ? "dup" : "conflict");
+        const char *s = cmn_reply_str(r, 1, &len);
         if (s != NULL)
             e->found.record = cmn_xstrndup(s, len); /* the stored answer */
-    } else if (gw_reply_is(r, "match")) {
-        const char *kind = gw_reply_str(r, 1, &len);
-        const char *seq = gw_reply_str(r, 2, NULL);
+    } else if (cmn_reply_is(r, "match")) {
+        const char *kind = cmn_reply_str(r, 1, &len);
+        const char *seq = cmn_reply_str(r, 2, NULL);
         if (kind == NULL || seq == NULL || len >= sizeof e->found.kind) {
             e->failed = 1;
         } else {
             snprintf(e->found.kind, sizeof e->found.kind, "%.*s", (int)len, kind);
             snprintf(e->found.seq, sizeof e->found.seq, "%s", seq);
-            const char *s = gw_reply_str(r, 3, &len);
+            const char *s = cmn_reply_str(r, 3, &len);
             e->found.record = cmn_xstrndup(s ? s : "", s ? len : 0);
-            s = gw_reply_str(r, 4, &len);
+            s = cmn_reply_str(r, 4, &len);
             if (s != NULL && len > 0)
                 e->found.held = cmn_xstrndup(s, len);
-            s = gw_reply_str(r, 5, &len);
+            s = cmn_reply_str(r, 5, &len);
             if (s != NULL && len > 0)
                 e->found.tariff_json = cmn_xstrndup(s, len);
         }
-    } else if (gw_reply_is(r, "none")) {
+    } else if (cmn_reply_is(r, "none")) {
         snprintf(e->found.kind, sizeof e->found.kind, "none");
-        const char *s = gw_reply_str(r, 1, &len);
+        const char *s = cmn_reply_str(r, 1, &len);
         snprintf(e->found.why, sizeof e->found.why, "%.*s", s ? (int)len : 0, s ? s : "");
-        s = gw_reply_str(r, 2, &len);
+        s = cmn_reply_str(r, 2, &len);
         snprintf(e->found.reserved, sizeof e->found.reserved, "%.*s", s ? (int)len : 0,
                  s ? s : "");
     } else {
@@ -681,7 +681,7 @@ static void on_bucket(void *data, int status, redisReply *r)
         e->buckets = cmn_xrealloc(e->buckets, (e->nbuckets + r->elements) * sizeof *e->buckets);
         for (size_t i = 0; i < r->elements; i++) {
             size_t len = 0;
-            const char *s = gw_reply_str(r, i, &len);
+            const char *s = cmn_reply_str(r, i, &len);
             e->buckets[e->nbuckets++] = cmn_xstrndup(s ? s : "", s ? len : 0);
         }
     }
@@ -692,7 +692,7 @@ static void on_bucket(void *data, int status, redisReply *r)
 static void send_lookup(ev_t *e)
 {
     static const char *const names[] = {"open", "fold", "held", "tariffs", "meta"};
-    gw_rargs_t *a = cmn_xalloc(sizeof *a);
+    cmn_rargs_t *a = cmn_xalloc(sizeof *a);
     const char *level = e->lot->policy.match == CMN_MATCH_EXACT        ? "exact"
                         : e->lot->policy.match == CMN_MATCH_CANDIDATES ? "candidates"
                                                                         : "fuzzy";
@@ -708,23 +708,23 @@ static void send_lookup(ev_t *e)
     e->nbuckets = 0;
     e->failed = 0;
 
-    gw_rargs_init(a);
-    gw_rargs_str(a, "EVALSHA");
-    gw_rargs_str(a, cmn_redis_script_sha(e->gw->redis, e->gw->scripts[GW_LUA_EXIT_LOOKUP]));
-    gw_rargs_int(a, 5 + e->conf->cfg->gateway.idempotency_days + 1);
+    cmn_rargs_init(a);
+    cmn_rargs_str(a, "EVALSHA");
+    cmn_rargs_str(a, cmn_redis_script_sha(e->gw->redis, e->gw->scripts[GW_LUA_EXIT_LOOKUP]));
+    cmn_rargs_int(a, 5 + e->conf->cfg->gateway.idempotency_days + 1);
     keys_common(e, a, names, 5);
     keys_idem(e, a);
-    gw_rargs_str(a, e->idem_field);
-    gw_rargs_str(a, e->body_hash);
-    gw_rargs_str(a, e->plate);
-    gw_rargs_str(a, e->fold);
-    gw_rargs_str(a, level);
-    gw_rargs_str(a, cmn_tariff_version(e->lot->tariff));
-    gw_rargs_str(a, e->lot->policy.no_entry == CMN_NO_ENTRY_CHARGE ? "1" : "0");
-    gw_rargs_int(a, e->ncands);
+    cmn_rargs_str(a, e->idem_field);
+    cmn_rargs_str(a, e->body_hash);
+    cmn_rargs_str(a, e->plate);
+    cmn_rargs_str(a, e->fold);
+    cmn_rargs_str(a, level);
+    cmn_rargs_str(a, cmn_tariff_version(e->lot->tariff));
+    cmn_rargs_str(a, e->lot->policy.no_entry == CMN_NO_ENTRY_CHARGE ? "1" : "0");
+    cmn_rargs_int(a, e->ncands);
     for (int i = 0; i < e->ncands; i++) {
-        gw_rargs_str(a, e->cands[i].plate);
-        gw_rargs_str(a, e->cands[i].fold);
+        cmn_rargs_str(a, e->cands[i].plate);
+        cmn_rargs_str(a, e->cands[i].fold);
     }
     rc = a->overflow ? CMN_ETOOBIG
                      : cmn_redis_command(e->gw->redis, on_lookup, e, a->n, a->v, a->len);
@@ -745,9 +745,9 @@ static void send_lookup(ev_t *e)
             folds[nf++] = e->cands[i].fold;
     }
     for (int i = 0; i < nf; i++) {
-        gw_rargs_init(a);
-        gw_rargs_str(a, "HGETALL");
-        gw_rargs_fmt(a, "pk:plate:{%s}", folds[i]);
+        cmn_rargs_init(a);
+        cmn_rargs_str(a, "HGETALL");
+        cmn_rargs_fmt(a, "pk:plate:{%s}", folds[i]);
         if (cmn_redis_command(e->gw->redis, on_bucket, e, a->n, a->v, a->len) == 0)
             e->pending++;
         else
@@ -1065,16 +1065,16 @@ static void on_bill_applied(void *data, int status, redisReply *r);
 
 void gw_driver_bill_apply(gw_t *gw, const char *driver, const char *bill, long long amount)
 {
-    gw_rargs_t *a = cmn_xalloc(sizeof *a);
-    gw_rargs_init(a);
-    gw_rargs_str(a, "EVALSHA");
-    gw_rargs_str(a, cmn_redis_script_sha(gw->redis, gw->scripts[GW_LUA_DRIVER_BILL]));
-    gw_rargs_str(a, "2");
-    gw_rargs_fmt(a, "pk:drv:{%s}", driver);
-    gw_rargs_fmt(a, "pk:drv:{%s}:unpaid", driver);
-    gw_rargs_str(a, bill);
-    gw_rargs_int(a, amount);
-    gw_rargs_int(a, gw_now(gw));
+    cmn_rargs_t *a = cmn_xalloc(sizeof *a);
+    cmn_rargs_init(a);
+    cmn_rargs_str(a, "EVALSHA");
+    cmn_rargs_str(a, cmn_redis_script_sha(gw->redis, gw->scripts[GW_LUA_DRIVER_BILL]));
+    cmn_rargs_str(a, "2");
+    cmn_rargs_fmt(a, "pk:drv:{%s}", driver);
+    cmn_rargs_fmt(a, "pk:drv:{%s}:unpaid", driver);
+    cmn_rargs_str(a, bill);
+    cmn_rargs_int(a, amount);
+    cmn_rargs_int(a, gw_now(gw));
     if (cmn_redis_command(gw->redis, on_bill_applied, gw, a->n, a->v, a->len) != 0)
         cmn_log(CMN_LOG_WARN, "driver_update", "bill %s: driver update not sent", bill);
     cmn_free(a);
@@ -1100,7 +1100,7 @@ void gw_plates_mirror(gw_t *gw, const char *driver, const char *plates, const ch
         if (n > 0 && n < sizeof ver)
             snprintf(ver, sizeof ver, "%.*s", (int)n, ver_start + 1);
     }
-    gw_rargs_t *a = cmn_xalloc(sizeof *a);
+    cmn_rargs_t *a = cmn_xalloc(sizeof *a);
     while (*p) {
         while (*p == ' ')
             p++;
@@ -1112,15 +1112,15 @@ void gw_plates_mirror(gw_t *gw, const char *driver, const char *plates, const ch
         p += n;
         if (cmn_plate_fold_key(plate, 1, fold, sizeof fold) < 0)
             continue;
-        gw_rargs_init(a);
-        gw_rargs_str(a, "EVALSHA");
-        gw_rargs_str(a, cmn_redis_script_sha(gw->redis, gw->scripts[GW_LUA_PLATE_MIRROR]));
-        gw_rargs_str(a, "1");
-        gw_rargs_fmt(a, "pk:plate:{%s}", fold);
-        gw_rargs_str(a, plate);
-        gw_rargs_str(a, driver);
-        gw_rargs_str(a, ver);
-        gw_rargs_str(a, snapshot);
+        cmn_rargs_init(a);
+        cmn_rargs_str(a, "EVALSHA");
+        cmn_rargs_str(a, cmn_redis_script_sha(gw->redis, gw->scripts[GW_LUA_PLATE_MIRROR]));
+        cmn_rargs_str(a, "1");
+        cmn_rargs_fmt(a, "pk:plate:{%s}", fold);
+        cmn_rargs_str(a, plate);
+        cmn_rargs_str(a, driver);
+        cmn_rargs_str(a, ver);
+        cmn_rargs_str(a, snapshot);
         cmn_redis_command(gw->redis, on_mirror, NULL, a->n, a->v, a->len);
     }
     cmn_free(a);
@@ -1129,13 +1129,13 @@ void gw_plates_mirror(gw_t *gw, const char *driver, const char *plates, const ch
 static void on_bill_applied(void *data, int status, redisReply *r)
 {
     gw_t *gw = data;
-    if (status != 0 || !gw_reply_is(r, "ok")) {
+    if (status != 0 || !cmn_reply_is(r, "ok")) {
         cmn_log(CMN_LOG_WARN, "driver_update", "driver record not updated (%s); billing will",
                 status ? cmn_strerror(status) : "unexpected answer");
         return;
     }
-    const char *snap = gw_reply_str(r, 1, NULL);
-    const char *plates = gw_reply_str(r, 2, NULL);
+    const char *snap = cmn_reply_str(r, 1, NULL);
+    const char *plates = cmn_reply_str(r, 2, NULL);
     if (snap == NULL || plates == NULL)
         return;
     char driver[80];
@@ -1166,23 +1166,23 @@ static void on_commit(void *data, int status, redisReply *r)
         return unavailable(e, status == CMN_ETIMEOUT ? "Redis did not answer in time"
                                                      : "Redis is unavailable");
     }
-    if (gw_reply_is(r, "retry")) {
+    if (cmn_reply_is(r, "retry")) {
         cmn_free(cc);
         e->gw->metrics.retries++;
         if (++e->attempts > MAX_ATTEMPTS)
             return unavailable(e, "the session kept changing; try again");
         return send_lookup(e);
     }
-    if (gw_reply_is(r, "conflict")) {
+    if (cmn_reply_is(r, "conflict")) {
         cmn_free(cc);
         return conflict(e);
     }
-    const char *s = gw_reply_str(r, 1, &len);
+    const char *s = cmn_reply_str(r, 1, &len);
     if (s == NULL) {
         cmn_free(cc);
         return unavailable(e, "unexpected answer from Redis");
     }
-    int fresh = gw_reply_is(r, "ok");
+    int fresh = cmn_reply_is(r, "ok");
     if (fresh && cc->bill[0] != '\0')
         gw_driver_bill_apply(e->gw, cc->driver, cc->bill, cc->amount);
     cmn_free(cc);
@@ -1194,7 +1194,7 @@ static void commit(ev_t *e, const char *outcome, const char *seq, const char *ex
                    const char *review, cmn_buf_t *bill_stream, json_t *record)
 {
     static const char *const names[] = {"open", "fold", "held"};
-    gw_rargs_t *a = cmn_xalloc(sizeof *a);
+    cmn_rargs_t *a = cmn_xalloc(sizeof *a);
     struct commit_ctx *cc = cmn_xcalloc(1, sizeof *cc);
     cc->e = e;
     if (bill_stream != NULL) {
@@ -1205,38 +1205,38 @@ static void commit(ev_t *e, const char *outcome, const char *seq, const char *ex
         cc->amount = strtoll(json_string_value(json_object_get(record, "amount")), NULL, 10);
     }
 
-    gw_rargs_init(a);
-    gw_rargs_str(a, "EVALSHA");
-    gw_rargs_str(a, cmn_redis_script_sha(e->gw->redis, e->gw->scripts[GW_LUA_EXIT_COMMIT]));
-    gw_rargs_int(a, 7 + e->conf->cfg->gateway.idempotency_days + 1);
+    cmn_rargs_init(a);
+    cmn_rargs_str(a, "EVALSHA");
+    cmn_rargs_str(a, cmn_redis_script_sha(e->gw->redis, e->gw->scripts[GW_LUA_EXIT_COMMIT]));
+    cmn_rargs_int(a, 7 + e->conf->cfg->gateway.idempotency_days + 1);
     keys_common(e, a, names, 3);
     day_key(e, a, e->ts);
-    gw_rargs_fmt(a, "pk:%s:bills", e->tag);
-    gw_rargs_fmt(a, "pk:%s:review", e->tag);
-    gw_rargs_fmt(a, "pk:%s:s:%s", e->tag, seq[0] ? seq : "-");
+    cmn_rargs_fmt(a, "pk:%s:bills", e->tag);
+    cmn_rargs_fmt(a, "pk:%s:review", e->tag);
+    cmn_rargs_fmt(a, "pk:%s:s:%s", e->tag, seq[0] ? seq : "-");
     keys_idem(e, a);
-    gw_rargs_str(a, e->idem_field);
-    gw_rargs_str(a, e->body_hash);
-    gw_rargs_str(a, outcome);
-    gw_rargs_str(a, seq);
-    gw_rargs_str(a, expected);
-    gw_rargs_ref(a, answer->base ? answer->base : "", answer->len);
-    gw_rargs_str(a, status);
-    gw_rargs_str(a, held);
-    gw_rargs_ref(a, counters->base ? counters->base : "", counters->len);
-    gw_rargs_int(a, idem_ttl(e));
-    gw_rargs_int(a, RECORD_TTL_S);
-    gw_rargs_str(a, review);
+    cmn_rargs_str(a, e->idem_field);
+    cmn_rargs_str(a, e->body_hash);
+    cmn_rargs_str(a, outcome);
+    cmn_rargs_str(a, seq);
+    cmn_rargs_str(a, expected);
+    cmn_rargs_ref(a, answer->base ? answer->base : "", answer->len);
+    cmn_rargs_str(a, status);
+    cmn_rargs_str(a, held);
+    cmn_rargs_ref(a, counters->base ? counters->base : "", counters->len);
+    cmn_rargs_int(a, idem_ttl(e));
+    cmn_rargs_int(a, RECORD_TTL_S);
+    cmn_rargs_str(a, review);
     if (bill_stream != NULL)
-        gw_rargs_ref(a, bill_stream->base ? bill_stream->base : "", bill_stream->len);
+        cmn_rargs_ref(a, bill_stream->base ? bill_stream->base : "", bill_stream->len);
     else
-        gw_rargs_str(a, "");
+        cmn_rargs_str(a, "");
     const char *k;
     json_t *v;
     json_object_foreach(record, k, v)
     {
-        gw_rargs_str(a, k);
-        gw_rargs_ref(a, json_string_value(v), json_string_length(v));
+        cmn_rargs_str(a, k);
+        cmn_rargs_ref(a, json_string_value(v), json_string_length(v));
     }
     int rc = a->overflow ? CMN_ETOOBIG
                          : cmn_redis_command(e->gw->redis, on_commit, cc, a->n, a->v, a->len);

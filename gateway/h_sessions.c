@@ -17,7 +17,7 @@
 #include "cmn/time.h"
 #include "events.h"
 #include "gw.h"
-#include "rargs.h"
+#include "cmn/rargs.h"
 #include "router.h"
 
 #define US "\x1f"
@@ -161,17 +161,17 @@ static void on_get(void *data, int status, redisReply *r)
     char display[200];
     if (status != 0 || r == NULL || r->type != REDIS_REPLY_ARRAY)
         return unavailable(s, status ? status : CMN_EIO);
-    if (gw_reply_is(r, "unknown")) {
+    if (cmn_reply_is(r, "unknown")) {
         gw_metrics_error(&s->gw->metrics, "not_found");
         gw_respond_error(s->req, 404, "not_found", "no such session");
         return sreq_free(s);
     }
     cmn_buf_init(&t, 4096);
     const char *cur = cmn_tariff_currency(s->lot->tariff);
-    if (gw_reply_is(r, "open")) {
+    if (cmn_reply_is(r, "open")) {
         size_t len;
-        const char *rec = gw_reply_str(r, 1, &len);
-        const char *held = gw_reply_str(r, 2, NULL);
+        const char *rec = cmn_reply_str(r, 1, &len);
+        const char *held = cmn_reply_str(r, 2, NULL);
         gw_session_rec_t sr;
         if (rec == NULL || gw_session_parse(rec, len, &sr) != 0) {
             cmn_buf_dispose(&t);
@@ -230,15 +230,15 @@ void gw_h_session_get(gw_t *gw, gw_http_req_t *req, const char *id, size_t n)
         return;
     if (gw->redis == NULL || !cmn_redis_ready(gw->redis))
         return unavailable(s, CMN_EIO);
-    gw_rargs_t *a = cmn_xalloc(sizeof *a);
-    gw_rargs_init(a);
-    gw_rargs_str(a, "EVALSHA");
-    gw_rargs_str(a, cmn_redis_script_sha(gw->redis, gw->scripts[GW_LUA_SESSION_GET]));
-    gw_rargs_str(a, "3");
-    gw_rargs_fmt(a, "pk:%s:open", s->tag);
-    gw_rargs_fmt(a, "pk:%s:held", s->tag);
-    gw_rargs_fmt(a, "pk:%s:s:%s", s->tag, s->seq);
-    gw_rargs_str(a, s->seq);
+    cmn_rargs_t *a = cmn_xalloc(sizeof *a);
+    cmn_rargs_init(a);
+    cmn_rargs_str(a, "EVALSHA");
+    cmn_rargs_str(a, cmn_redis_script_sha(gw->redis, gw->scripts[GW_LUA_SESSION_GET]));
+    cmn_rargs_str(a, "3");
+    cmn_rargs_fmt(a, "pk:%s:open", s->tag);
+    cmn_rargs_fmt(a, "pk:%s:held", s->tag);
+    cmn_rargs_fmt(a, "pk:%s:s:%s", s->tag, s->seq);
+    cmn_rargs_str(a, s->seq);
     int rc = cmn_redis_command(gw->redis, on_get, s, a->n, a->v, a->len);
     cmn_free(a);
     if (rc != 0)
@@ -256,32 +256,32 @@ static void on_paid(void *data, int status, redisReply *r)
             cmn_log(CMN_LOG_ERROR, "redis_script", "session_paid failed: %.200s", r->str);
         return unavailable(s, status ? status : CMN_EIO);
     }
-    if (gw_reply_is(r, "ok") || gw_reply_is(r, "dup")) {
-        const char *t = gw_reply_str(r, 1, &len);
+    if (cmn_reply_is(r, "ok") || cmn_reply_is(r, "dup")) {
+        const char *t = cmn_reply_str(r, 1, &len);
         if (t == NULL)
             return unavailable(s, CMN_EIO);
-        if (gw_reply_is(r, "dup"))
+        if (cmn_reply_is(r, "dup"))
             s->gw->metrics.replays++;
         else
             cmn_log(CMN_LOG_INFO, "paid_on_site", "lot %s session %s paid on site: %lld",
                     s->lot->id, s->sid, s->amount);
-        return respond_tuple(s, t, len, gw_reply_is(r, "ok"));
+        return respond_tuple(s, t, len, cmn_reply_is(r, "ok"));
     }
-    if (gw_reply_is(r, "conflict")) {
+    if (cmn_reply_is(r, "conflict")) {
         gw_metrics_error(&s->gw->metrics, "conflict");
         gw_respond_error(s->req, 409, "conflict",
                          "event_id %s was already used by this device with a different body",
                          s->event_id);
         return sreq_free(s);
     }
-    if (gw_reply_is(r, "unknown")) {
+    if (cmn_reply_is(r, "unknown")) {
         gw_metrics_error(&s->gw->metrics, "not_found");
         gw_respond_error(s->req, 404, "not_found", "no such session");
         return sreq_free(s);
     }
-    const char *arg = gw_reply_str(r, 1, &len);
+    const char *arg = cmn_reply_str(r, 1, &len);
     gw_metrics_error(&s->gw->metrics, "bad_request");
-    if (gw_reply_is(r, "short"))
+    if (cmn_reply_is(r, "short"))
         gw_respond_error(s->req, 400, "bad_request", "amount %lld is less than the %.*s due",
                          s->amount, arg ? (int)len : 0, arg ? arg : "");
     else
@@ -351,33 +351,33 @@ void gw_h_session_paid(gw_t *gw, gw_http_req_t *req, const char *id, size_t n)
     long long days = s->conf->cfg->gateway.idempotency_days;
     int64_t today = cmn_floordiv(gw_now(gw), 86400);
 
-    gw_rargs_t *a = cmn_xalloc(sizeof *a);
-    gw_rargs_init(a);
-    gw_rargs_str(a, "EVALSHA");
-    gw_rargs_str(a, cmn_redis_script_sha(gw->redis, gw->scripts[GW_LUA_SESSION_PAID]));
-    gw_rargs_int(a, 5 + days + 1);
-    gw_rargs_fmt(a, "pk:%s:open", s->tag);
-    gw_rargs_fmt(a, "pk:%s:fold", s->tag);
-    gw_rargs_fmt(a, "pk:%s:held", s->tag);
-    gw_rargs_fmt(a, "pk:%s:day:%s", s->tag, day);
-    gw_rargs_fmt(a, "pk:%s:s:%s", s->tag, s->seq);
+    cmn_rargs_t *a = cmn_xalloc(sizeof *a);
+    cmn_rargs_init(a);
+    cmn_rargs_str(a, "EVALSHA");
+    cmn_rargs_str(a, cmn_redis_script_sha(gw->redis, gw->scripts[GW_LUA_SESSION_PAID]));
+    cmn_rargs_int(a, 5 + days + 1);
+    cmn_rargs_fmt(a, "pk:%s:open", s->tag);
+    cmn_rargs_fmt(a, "pk:%s:fold", s->tag);
+    cmn_rargs_fmt(a, "pk:%s:held", s->tag);
+    cmn_rargs_fmt(a, "pk:%s:day:%s", s->tag, day);
+    cmn_rargs_fmt(a, "pk:%s:s:%s", s->tag, s->seq);
     for (int64_t d = 0; d <= days; d++)
-        gw_rargs_fmt(a, "pk:%s:idem:%lld", s->tag, (long long)(today - d));
-    gw_rargs_str(a, field);
-    gw_rargs_str(a, body_hash);
-    gw_rargs_str(a, s->seq);
-    gw_rargs_int(a, s->amount);
-    gw_rargs_str(a, method);
-    gw_rargs_int(a, paid_at);
-    gw_rargs_str(a, s->sid);
-    gw_rargs_str(a, cmn_tariff_currency(s->lot->tariff));
-    gw_rargs_str(a, display);
-    gw_rargs_int(a, (days + 1) * 86400 + 3600);
-    gw_rargs_int(a, RECORD_TTL_S);
-    gw_rargs_int(a, gw_now(gw));
-    gw_rargs_str(a, s->lot->id);
-    gw_rargs_str(a, s->device);
-    gw_rargs_str(a, s->event_id);
+        cmn_rargs_fmt(a, "pk:%s:idem:%lld", s->tag, (long long)(today - d));
+    cmn_rargs_str(a, field);
+    cmn_rargs_str(a, body_hash);
+    cmn_rargs_str(a, s->seq);
+    cmn_rargs_int(a, s->amount);
+    cmn_rargs_str(a, method);
+    cmn_rargs_int(a, paid_at);
+    cmn_rargs_str(a, s->sid);
+    cmn_rargs_str(a, cmn_tariff_currency(s->lot->tariff));
+    cmn_rargs_str(a, display);
+    cmn_rargs_int(a, (days + 1) * 86400 + 3600);
+    cmn_rargs_int(a, RECORD_TTL_S);
+    cmn_rargs_int(a, gw_now(gw));
+    cmn_rargs_str(a, s->lot->id);
+    cmn_rargs_str(a, s->device);
+    cmn_rargs_str(a, s->event_id);
     int rc = cmn_redis_command(gw->redis, on_paid, s, a->n, a->v, a->len);
     cmn_free(a);
     if (rc != 0)

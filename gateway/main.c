@@ -21,8 +21,8 @@
 #include "cmn/log.h"
 #include "cmn/mem.h"
 #include "gw.h"
-#include "lua_scripts.h"
-#include "rargs.h"
+#include "cmn/lua.h"
+#include "cmn/rargs.h"
 
 static const char *const script_names[GW_LUA_COUNT] = {
     "entry",      "exit_lookup", "exit_commit", "session_get", "session_paid", "driver_put",
@@ -136,17 +136,17 @@ static void on_tariff_stored(void *data, int status, redisReply *r)
  * call on the same connection, so no entry can name a version Redis does not have. */
 static void store_tariffs(const cmn_config_t *cfg)
 {
-    gw_rargs_t *a = cmn_xalloc(sizeof *a);
+    cmn_rargs_t *a = cmn_xalloc(sizeof *a);
     tariff_stores_pending = 0;
     tariff_store_failed = 0;
     for (size_t i = 0; i < cfg->nlots; i++) {
         const cmn_cfg_lot_t *lot = &cfg->lots[i];
         const char *canon = cmn_tariff_canonical(lot->tariff);
-        gw_rargs_init(a);
-        gw_rargs_str(a, "HSET");
-        gw_rargs_fmt(a, "pk:{%s}:tariffs", lot->id);
-        gw_rargs_str(a, cmn_tariff_version(lot->tariff));
-        gw_rargs_str(a, canon);
+        cmn_rargs_init(a);
+        cmn_rargs_str(a, "HSET");
+        cmn_rargs_fmt(a, "pk:{%s}:tariffs", lot->id);
+        cmn_rargs_str(a, cmn_tariff_version(lot->tariff));
+        cmn_rargs_str(a, canon);
         if (cmn_redis_command(gw.redis, on_tariff_stored, NULL, a->n, a->v, a->len) == 0)
             tariff_stores_pending++;
     }
@@ -301,11 +301,7 @@ int main(int argc, char **argv)
         return 1;
     }
     for (int i = 0; i < GW_LUA_COUNT; i++) {
-        const char *src = NULL;
-        for (const gw_lua_script_t *s = gw_lua_scripts; s->name != NULL; s++) {
-            if (strcmp(s->name, script_names[i]) == 0)
-                src = s->source;
-        }
+        const char *src = cmn_lua_source(script_names[i]);
         if (src == NULL || (gw.scripts[i] = cmn_redis_script_add(gw.redis, script_names[i], src)) < 0) {
             fprintf(stderr, "gateway: script %s is missing\n", script_names[i]);
             return 1;

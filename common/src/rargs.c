@@ -1,19 +1,19 @@
-#include "rargs.h"
+#include "cmn/rargs.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-void gw_rargs_init(gw_rargs_t *a)
+void cmn_rargs_init(cmn_rargs_t *a)
 {
     a->n = 0;
     a->overflow = 0;
     a->used = 0;
 }
 
-void gw_rargs_ref(gw_rargs_t *a, const char *s, size_t len)
+void cmn_rargs_ref(cmn_rargs_t *a, const char *s, size_t len)
 {
-    if (a->n >= GW_RARGS_MAX) {
+    if (a->n >= CMN_RARGS_MAX) {
         a->overflow = 1;
         return;
     }
@@ -22,32 +22,32 @@ void gw_rargs_ref(gw_rargs_t *a, const char *s, size_t len)
     a->n++;
 }
 
-void gw_rargs_str(gw_rargs_t *a, const char *s)
+void cmn_rargs_str(cmn_rargs_t *a, const char *s)
 {
-    gw_rargs_ref(a, s, strlen(s));
+    cmn_rargs_ref(a, s, strlen(s));
 }
 
-void gw_rargs_fmt(gw_rargs_t *a, const char *fmt, ...)
+void cmn_rargs_fmt(cmn_rargs_t *a, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    size_t room = GW_RARGS_STORE - a->used;
+    size_t room = CMN_RARGS_STORE - a->used;
     int n = vsnprintf(a->store + a->used, room, fmt, ap);
     va_end(ap);
     if (n < 0 || (size_t)n >= room) {
         a->overflow = 1;
         return;
     }
-    gw_rargs_ref(a, a->store + a->used, (size_t)n);
+    cmn_rargs_ref(a, a->store + a->used, (size_t)n);
     a->used += (size_t)n + 1;
 }
 
-void gw_rargs_int(gw_rargs_t *a, long long v)
+void cmn_rargs_int(cmn_rargs_t *a, long long v)
 {
-    gw_rargs_fmt(a, "%lld", v);
+    cmn_rargs_fmt(a, "%lld", v);
 }
 
-const char *gw_reply_str(const redisReply *r, size_t i, size_t *len)
+const char *cmn_reply_str(const redisReply *r, size_t i, size_t *len)
 {
     if (r == NULL || r->type != REDIS_REPLY_ARRAY || i >= r->elements)
         return NULL;
@@ -60,9 +60,9 @@ const char *gw_reply_str(const redisReply *r, size_t i, size_t *len)
     return NULL;
 }
 
-int gw_reply_is(const redisReply *r, const char *tag)
+int cmn_reply_is(const redisReply *r, const char *tag)
 {
     size_t len;
-    const char *s = gw_reply_str(r, 0, &len);
+    const char *s = cmn_reply_str(r, 0, &len);
     return s != NULL && len == strlen(tag) && memcmp(s, tag, len) == 0;
 }

@@ -31,6 +31,8 @@ enum {
     GW_LUA_DRIVER_BILL,
     GW_LUA_PLATE_CLAIM,
     GW_LUA_PLATE_MIRROR,
+    GW_LUA_BILL_GET,
+    GW_LUA_BILL_REQUEST_CHARGE,
     GW_LUA_COUNT
 };
 
@@ -88,6 +90,7 @@ void gw_h_events(gw_t *gw, gw_http_req_t *req);
 void gw_h_session_get(gw_t *gw, gw_http_req_t *req, const char *sid, size_t sid_len);
 void gw_h_session_paid(gw_t *gw, gw_http_req_t *req, const char *sid, size_t sid_len);
 void gw_h_drivers(gw_t *gw, gw_http_req_t *req, const char *rest, size_t rest_len);
+void gw_h_bills(gw_t *gw, gw_http_req_t *req, const char *rest, size_t rest_len);
 void gw_h_healthz(gw_t *gw, gw_http_req_t *req);
 void gw_h_readyz(gw_t *gw, gw_http_req_t *req);
 void gw_h_metrics(gw_t *gw, gw_http_req_t *req);

@@ -528,9 +528,11 @@ void gw_h_drivers(gw_t *gw, gw_http_req_t *req, const char *rest, size_t rest_le
         return get_driver(d, on_get);
     if (req->method == HTTP_DELETE) {
         cmn_rargs_t a;
-        start_script(&a, d, GW_LUA_DRIVER_DEL, 2);
-        cmn_rargs_fmt(&a, "pk:drv:{%s}", d->id);
-        cmn_rargs_fmt(&a, "pk:drv:{%s}:unpaid", d->id);
+        start_script(&a, d, GW_LUA_DRIVER_DEL, 6);
+        static const char *const parts[] = {"", ":unpaid", ":overdue", ":applied", ":history",
+                                            ":defaults"};
+        for (int i = 0; i < 6; i++)
+            cmn_rargs_fmt(&a, "pk:drv:{%s}%s", d->id, parts[i]);
         if (cmn_redis_command(gw->redis, on_del, d, a.n, a.v, a.len) != 0)
             fail(d, 503, "unavailable", "Redis is unavailable");
         return;

@@ -32,6 +32,7 @@
 #include <string.h>
 
 #include "cmn/crypto.h"
+#include "cmn/driver.h"
 #include "cmn/err.h"
 #include "cmn/json.h"
 #include "cmn/log.h"
@@ -1069,9 +1070,10 @@ void gw_driver_bill_apply(gw_t *gw, const char *driver, const char *bill, long l
     cmn_rargs_init(a);
     cmn_rargs_str(a, "EVALSHA");
     cmn_rargs_str(a, cmn_redis_script_sha(gw->redis, gw->scripts[GW_LUA_DRIVER_BILL]));
-    cmn_rargs_str(a, "2");
+    cmn_rargs_str(a, "3");
     cmn_rargs_fmt(a, "pk:drv:{%s}", driver);
     cmn_rargs_fmt(a, "pk:drv:{%s}:unpaid", driver);
+    cmn_rargs_fmt(a, "pk:drv:{%s}:applied", driver);
     cmn_rargs_str(a, bill);
     cmn_rargs_int(a, amount);
     cmn_rargs_int(a, gw_now(gw));
@@ -1080,50 +1082,9 @@ void gw_driver_bill_apply(gw_t *gw, const char *driver, const char *bill, long l
     cmn_free(a);
 }
 
-static void on_mirror(void *data, int status, redisReply *r)
-{
-    (void)data;
-    (void)r;
-    if (status != 0)
-        cmn_log(CMN_LOG_WARN, "driver_update", "a plate copy was not updated: %s",
-                cmn_strerror(status));
-}
-
 void gw_plates_mirror(gw_t *gw, const char *driver, const char *plates, const char *snapshot)
 {
-    const char *p = plates;
-    const char *ver_start = strchr(snapshot, '\x1f');
-    char ver[24] = "0";
-    if (ver_start != NULL) {
-        const char *ver_end = strchr(ver_start + 1, '\x1f');
-        size_t n = ver_end ? (size_t)(ver_end - ver_start - 1) : 0;
-        if (n > 0 && n < sizeof ver)
-            snprintf(ver, sizeof ver, "%.*s", (int)n, ver_start + 1);
-    }
-    cmn_rargs_t *a = cmn_xalloc(sizeof *a);
-    while (*p) {
-        while (*p == ' ')
-            p++;
-        size_t n = strcspn(p, " ");
-        if (n == 0)
-            break;
-        char plate[CMN_PLATE_MAX], fold[CMN_PLATE_MAX];
-        snprintf(plate, sizeof plate, "%.*s", (int)(n < sizeof plate - 1 ? n : sizeof plate - 1), p);
-        p += n;
-        if (cmn_plate_fold_key(plate, 1, fold, sizeof fold) < 0)
-            continue;
-        cmn_rargs_init(a);
-        cmn_rargs_str(a, "EVALSHA");
-        cmn_rargs_str(a, cmn_redis_script_sha(gw->redis, gw->scripts[GW_LUA_PLATE_MIRROR]));
-        cmn_rargs_str(a, "1");
-        cmn_rargs_fmt(a, "pk:plate:{%s}", fold);
-        cmn_rargs_str(a, plate);
-        cmn_rargs_str(a, driver);
-        cmn_rargs_str(a, ver);
-        cmn_rargs_str(a, snapshot);
-        cmn_redis_command(gw->redis, on_mirror, NULL, a->n, a->v, a->len);
-    }
-    cmn_free(a);
+    cmn_driver_mirror(gw->redis, gw->scripts[GW_LUA_PLATE_MIRROR], driver, plates, snapshot);
 }
 
 static void on_bill_applied(void *data, int status, redisReply *r)
@@ -1139,8 +1100,7 @@ static void on_bill_applied(void *data, int status, redisReply *r)
     if (snap == NULL || plates == NULL)
         return;
     char driver[80];
-    size_t n = strcspn(snap, "\x1f");
-    snprintf(driver, sizeof driver, "%.*s", (int)(n < 79 ? n : 79), snap);
+    cmn_snapshot_driver(snap, driver, sizeof driver);
     gw_plates_mirror(gw, driver, plates, snap);
 }
 

@@ -91,6 +91,8 @@ void gw_route(gw_http_req_t *req, void *data)
     }
     if (path_is(req, "/v1/drivers") || starts_with(req->url, plen, "/v1/drivers/"))
         return gw_h_drivers(gw, req, req->url + 11, req->url_len - 11);
+    if (starts_with(req->url, plen, "/v1/bills/"))
+        return gw_h_bills(gw, req, req->url + 10, plen - 10);
     if (path_is(req, "/healthz"))
         return gw_h_healthz(gw, req);
     if (path_is(req, "/readyz"))

@@ -1,12 +1,17 @@
 -- A bill now owed by the driver: counted once however often it is applied (the gateway applies it
 -- right after the exit, billing again when it takes the bill, and replays are harmless).
--- KEYS: 1 pk:drv:{D}  2 pk:drv:{D}:unpaid     ARGV: 1 bill id  2 amount  3 now
+-- KEYS: 1 pk:drv:{D}  2 pk:drv:{D}:unpaid  3 pk:drv:{D}:applied
+-- ARGV: 1 bill id  2 amount  3 now
 -- Returns {'ok', snapshot, plates, applied 1|0} | {'unknown'}
 local key = KEYS[1]
 if redis.call('EXISTS', key) == 0 then
   return {'unknown'}
 end
-local applied = redis.call('HSETNX', KEYS[2], ARGV[1], ARGV[2])
+-- A bill already settled (billing got there first) is not owed again.
+local applied = 0
+if redis.call('SISMEMBER', KEYS[3], ARGV[1] .. ':settled') == 0 then
+  applied = redis.call('HSETNX', KEYS[2], ARGV[1], ARGV[2])
+end
 if applied == 1 then
   redis.call('HINCRBY', key, 'unpaid_count', 1)
   redis.call('HINCRBY', key, 'unpaid_amount', tonumber(ARGV[2]))

@@ -12,3 +12,25 @@ local function snapshot(key)
   end
   return table.concat(d, US)
 end
+
+-- Driver events are applied once each: the set of (bill, event) already applied.
+local function once(applied_key, bill, event)
+  return redis.call('SADD', applied_key, bill .. ':' .. event) == 1
+end
+
+-- Appends to the driver's credit history.
+local function credit_history(key, entry)
+  redis.call('RPUSH', key, cjson.encode(entry))
+end
+
+local function clamp_score(key, delta, max_score)
+  local s = tonumber(redis.call('HGET', key, 'score') or '0') + delta
+  if s > max_score then
+    s = max_score
+  end
+  if s < 0 then
+    s = 0
+  end
+  redis.call('HSET', key, 'score', tostring(s))
+  return s
+end

@@ -16,7 +16,9 @@ import signal
 import socket
 import subprocess
 import tempfile
+import sys
 import time
+import urllib.parse
 
 BIN = os.environ.get("PARK_BIN_DIR", os.path.join(os.path.dirname(__file__), "../../build/bin"))
 CLUSTER = os.environ.get("PARK_REDIS_CLUSTER") == "1"
@@ -363,3 +365,135 @@ def fold_key(plate):
     out = subprocess.run([os.path.join(BIN, "parkctl"), "plate", "--json", plate],
                          capture_output=True, timeout=10)
     return json.loads(out.stdout)["fold_key"]
+
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+
+
+class StripeMock:
+    """stripe-stateful-mock (npm): a third-party Stripe API mock with customers, charges,
+    idempotency keys and declines chosen by test tokens."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.log = tempfile.TemporaryFile()
+        script = os.path.join(ROOT, "node_modules", "stripe-stateful-mock", "dist", "autostart.js")
+        if not os.path.exists(script):
+            raise AssertionError("stripe-stateful-mock is not installed: run npm ci (scripts/test does)")
+        env = dict(os.environ, PORT=str(self.port))
+        self.proc = subprocess.Popen(["node", script], stdout=self.log, stderr=self.log, env=env)
+        wait_for(lambda: self.call("GET", "/v1/customers?limit=1")[0] == 200, 20, "stripe mock")
+
+    def call(self, method, path, form=None):
+        body = urllib.parse.urlencode(form or {}).encode()
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            conn.request(method, path, body=body if method != "GET" else None, headers={
+                "Authorization": "Bearer sk_test_integration",
+                "Content-Type": "application/x-www-form-urlencoded"})
+            r = conn.getresponse()
+            return r.status, json.loads(r.read() or b"{}")
+        finally:
+            conn.close()
+
+    def customer(self, token):
+        status, c = self.call("POST", "/v1/customers", {"source": token})
+        assert status == 200, c
+        return c["id"]
+
+    def all_charges(self):
+        out, after = [], None
+        while True:
+            path = "/v1/charges?limit=100" + ("&starting_after=" + after if after else "")
+            status, page = self.call("GET", path)
+            assert status == 200, page
+            out += page["data"]
+            if not page.get("has_more") or not page["data"]:
+                return out
+            after = page["data"][-1]["id"]
+
+    def charges(self, driver):
+        """The charges made for a driver of ours (the mock leaves a charge's customer empty, so
+        the metadata billing sends identifies them)."""
+        return [c for c in self.all_charges() if c.get("metadata", {}).get("driver") == driver]
+
+    def destroy(self):
+        self.proc.kill()
+        self.proc.wait(10)
+        self.log.close()
+
+
+class FaultProxy:
+    """tests/peers/fault_proxy.py in front of an upstream."""
+
+    def __init__(self, upstream_port):
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            [sys.executable, os.path.join(ROOT, "tests", "peers", "fault_proxy.py"),
+             "--port", str(self.port), "--upstream", "http://127.0.0.1:%d" % upstream_port],
+            stdout=subprocess.PIPE)
+        self.proc.stdout.readline()
+        self.proc.stdout.close()
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    def plan(self, steps):
+        self._call("POST", {"plan": steps})
+
+    def state(self):
+        return self._call("GET")
+
+    def _call(self, method, body=None):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            conn.request(method, "/_faults", body=json.dumps(body).encode() if body else None)
+            return json.loads(conn.getresponse().read())
+        finally:
+            conn.close()
+
+    def destroy(self):
+        self.proc.kill()
+        self.proc.wait(10)
+
+
+class Billing:
+    """The billing binary on a gateway's configuration, with a clock tests can move."""
+
+    def __init__(self, gw, name="billing"):
+        self.gw = gw
+        self.clock = os.path.join(gw.dir, "clock")
+        if not os.path.exists(self.clock):
+            self.set_clock(0)
+        self.log = open(os.path.join(gw.dir, name + ".log"), "ab")
+        self.proc = None
+        self.start()
+
+    def set_clock(self, offset_seconds):
+        with open(self.clock + ".tmp", "w") as f:
+            f.write("%d\n" % offset_seconds)
+        os.replace(self.clock + ".tmp", self.clock)
+
+    def start(self):
+        env = dict(os.environ, PARK_BILLING_TICK_MS="50")
+        self.proc = subprocess.Popen(
+            [os.path.join(BIN, "billing"), "--config", self.gw.config_path, "--clock-file",
+             self.clock], stdout=self.log, stderr=self.log, env=env)
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc is not None:
+            self.proc.send_signal(sig)
+            rc = self.proc.wait(20)
+            self.proc = None
+            return rc
+        return None
+
+    def kill(self):
+        return self.stop(signal.SIGKILL)
+
+    def destroy(self):
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(10)
+        self.log.close()

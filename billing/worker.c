@@ -1,0 +1,667 @@
+/*
+ * How bills move (docs/billing.md).
+ *
+ * Design note.  Every tick (200 ms by default) billing does, for each lot:
+ *
+ *   intake    XREADGROUP on the lot's settlement stream (pk:{L}:bills, group "billing"): each new
+ *             bill is scheduled in the lot's due set (bill_intake), applied to its driver's record
+ *             (driver_bill, idempotent), and acknowledged (XACK).  XAUTOCLAIM hands entries that a
+ *             crashed process read but never acknowledged to this one.
+ *   due       due_claim takes the bills whose time has come, pushing each back by a lease;
+ *             bill_step then says what to do: charge it (a lease on the bill itself keeps other
+ *             processes off while the charge is in flight), mark it overdue, or defaulted.
+ *   charge    the driver's payment reference is read, the provider is called with the bill's id
+ *             as idempotency key, and bill_result records the outcome: paid (paid_late when it was
+ *             overdue), declined (retried by the policy's schedule, then failed), transient (429,
+ *             5xx, timeouts: retried soon with the same key, not counted), or alert.
+ *   driver    paid, overdue and defaulted bills change the driver's record (driver_settle,
+ *             driver_overdue, driver_default: each applied once per bill), then its plate copies.
+ *   outbox    reminders.c sends the lot's outbox stream to the reminder webhook.
+ *
+ * A crash anywhere leaves either an unacknowledged stream entry (reclaimed) or a bill whose lease
+ * runs out (taken again); the charge is then sent again with the same idempotency key, so the
+ * provider answers with the first charge instead of making a second.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "billing.h"
+#include "cmn/crypto.h"
+#include "cmn/driver.h"
+#include "cmn/err.h"
+#include "cmn/log.h"
+#include "cmn/mem.h"
+#include "cmn/rargs.h"
+#include "reminders.h"
+
+#define CLAIM_IDLE_MS 10000 /* stream entries unacknowledged this long are taken over */
+#define BATCH 32
+
+static void tick_done(bill_t *b);
+
+/* How long a bill stays with the process charging it: the slowest provider's connect and total
+ * timeouts, plus a margin for Redis.  A process that dies mid-charge holds its bills this long. */
+static long long lease_s(const bill_t *b)
+{
+    long long ms = 0;
+    for (size_t i = 0; i < b->cfg->nproviders; i++) {
+        const cmn_cfg_provider_t *p = &b->cfg->providers[i];
+        if (p->connect_timeout_ms + p->timeout_ms > ms)
+            ms = p->connect_timeout_ms + p->timeout_ms;
+    }
+    return ms / 1000 + 5;
+}
+
+/* ---- small helpers ------------------------------------------------------------------------ */
+
+static void start_script(bill_t *b, cmn_rargs_t *a, int script, int nkeys)
+{
+    cmn_rargs_init(a);
+    cmn_rargs_str(a, "EVALSHA");
+    cmn_rargs_str(a, cmn_redis_script_sha(b->redis, b->scripts[script]));
+    cmn_rargs_int(a, nkeys);
+}
+
+static int rsend(bill_t *b, cmn_rargs_t *a, cmn_redis_cb cb, void *data)
+{
+    if (a->overflow)
+        return CMN_ETOOBIG;
+    return cmn_redis_command(b->redis, cb, data, a->n, a->v, a->len);
+}
+
+static int reply_ok(int status, redisReply *r, const char *what)
+{
+    if (status != 0 || r == NULL) {
+        cmn_log(CMN_LOG_WARN, "redis", "%s: %s", what, cmn_strerror(status ? status : CMN_EIO));
+        return 0;
+    }
+    if (r->type == REDIS_REPLY_ERROR) {
+        cmn_log(CMN_LOG_ERROR, "redis", "%s: %.300s", what, r->str);
+        return 0;
+    }
+    return 1;
+}
+
+static void copy_reply(char *out, size_t outsz, const redisReply *r, size_t i)
+{
+    size_t len = 0;
+    const char *s = cmn_reply_str(r, i, &len);
+    snprintf(out, outsz, "%.*s", s ? (int)(len < outsz - 1 ? len : outsz - 1) : 0, s ? s : "");
+}
+
+/* Splits "LOT~123~b" into lot and session number. */
+static int parse_bill_id(const char *bill, char *lot, size_t lotsz, char *seq, size_t seqsz)
+{
+    const char *end = strrchr(bill, '~');
+    if (end == NULL || strcmp(end, "~b") != 0)
+        return -1;
+    const char *mid = end - 1;
+    while (mid > bill && *mid != '~')
+        mid--;
+    if (mid == bill || (size_t)(mid - bill) >= lotsz || (size_t)(end - mid - 1) >= seqsz ||
+        end - mid - 1 == 0)
+        return -1;
+    snprintf(lot, lotsz, "%.*s", (int)(mid - bill), bill);
+    snprintf(seq, seqsz, "%.*s", (int)(end - mid - 1), mid + 1);
+    return 0;
+}
+
+/* ---- driver updates ------------------------------------------------------------------------ */
+
+struct drv_ctx {
+    bill_t *b;
+    char lot[65];
+    char bill[100];
+    char driver[65];
+    const char *event; /* restored / suspended reminders */
+};
+
+static void on_driver_change(void *data, int status, redisReply *r)
+{
+    struct drv_ctx *d = data;
+    if (reply_ok(status, r, "driver update") && r->type == REDIS_REPLY_ARRAY &&
+        (cmn_reply_is(r, "ok") || cmn_reply_is(r, "again"))) {
+        const char *snap = cmn_reply_str(r, 1, NULL);
+        const char *plates = cmn_reply_str(r, 2, NULL);
+        if (snap != NULL && plates != NULL)
+            cmn_driver_mirror(d->b->redis, d->b->scripts[BILL_LUA_PLATE_MIRROR], d->driver,
+                              plates, snap);
+        /* The scripts' last element says whether the event changed the privilege (restored,
+         * suspended) or was a warning: those are worth telling the driver. */
+        if (cmn_reply_is(r, "ok") && d->event != NULL && r->elements > 3 &&
+            r->element[3]->type == REDIS_REPLY_INTEGER && r->element[3]->integer == 1)
+            bill_reminder_add(d->b, d->lot, d->event, d->bill, d->driver);
+    } else if (status == 0 && r != NULL && cmn_reply_is(r, "unknown")) {
+        cmn_log(CMN_LOG_WARN, "driver_update", "bill %s: driver %s no longer exists", d->bill,
+                d->driver);
+    }
+    cmn_free(d);
+}
+
+static void driver_keys(cmn_rargs_t *a, const char *driver, const char *const *parts, int n)
+{
+    for (int i = 0; i < n; i++)
+        cmn_rargs_fmt(a, "pk:drv:{%s}%s", driver, parts[i]);
+}
+
+/* kind: "bill" (owed), "paid", "paid_late", "overdue", "defaulted". */
+static void driver_event(bill_t *b, const char *lot, const char *bill, const char *driver,
+                         const char *kind, long long amount)
+{
+    const cmn_cfg_credit_t *p = &b->cfg->credit;
+    cmn_rargs_t *a;
+    struct drv_ctx *d;
+    if (driver == NULL || driver[0] == '\0')
+        return;
+    a = cmn_xalloc(sizeof *a);
+    d = cmn_xcalloc(1, sizeof *d);
+    d->b = b;
+    snprintf(d->lot, sizeof d->lot, "%s", lot);
+    snprintf(d->bill, sizeof d->bill, "%s", bill);
+    snprintf(d->driver, sizeof d->driver, "%s", driver);
+    int64_t now = bill_now(b);
+    if (strcmp(kind, "bill") == 0) {
+        static const char *const parts[] = {"", ":unpaid", ":applied"};
+        start_script(b, a, BILL_LUA_DRIVER_BILL, 3);
+        driver_keys(a, driver, parts, 3);
+        cmn_rargs_str(a, bill);
+        cmn_rargs_int(a, amount);
+        cmn_rargs_int(a, now);
+    } else if (strcmp(kind, "paid") == 0 || strcmp(kind, "paid_late") == 0) {
+        static const char *const parts[] = {"", ":unpaid", ":overdue", ":applied", ":history"};
+        start_script(b, a, BILL_LUA_DRIVER_SETTLE, 5);
+        driver_keys(a, driver, parts, 5);
+        cmn_rargs_str(a, bill);
+        cmn_rargs_str(a, kind);
+        cmn_rargs_int(a, now);
+        cmn_rargs_int(a, strcmp(kind, "paid") == 0 ? p->score_paid_on_time : p->score_paid_late);
+        cmn_rargs_int(a, p->max_score);
+        d->event = "restored";
+    } else if (strcmp(kind, "overdue") == 0) {
+        static const char *const parts[] = {"", ":overdue", ":applied", ":history"};
+        start_script(b, a, BILL_LUA_DRIVER_OVERDUE, 4);
+        driver_keys(a, driver, parts, 4);
+        cmn_rargs_str(a, bill);
+        cmn_rargs_int(a, now);
+        cmn_rargs_int(a, p->suspend_when_overdue);
+        d->event = "suspended";
+    } else {
+        static const char *const parts[] = {"", ":defaults", ":applied", ":history"};
+        start_script(b, a, BILL_LUA_DRIVER_DEFAULT, 4);
+        driver_keys(a, driver, parts, 4);
+        cmn_rargs_str(a, bill);
+        cmn_rargs_int(a, now);
+        /* A rolling window of whole months: 30.4375 days each. */
+        cmn_rargs_int(a, p->first_default_free_months * 2629800LL);
+        cmn_rargs_int(a, p->score_default);
+        cmn_rargs_int(a, p->max_score);
+        d->event = "default_warning";
+    }
+    if (rsend(b, a, on_driver_change, d) != 0) {
+        cmn_log(CMN_LOG_WARN, "driver_update", "bill %s: not sent", bill);
+        cmn_free(d);
+    }
+    cmn_free(a);
+}
+
+/* ---- charging --------------------------------------------------------------------------- */
+
+struct charge_ctx {
+    bill_t *b;
+    char lot[65];
+    char seq[24];
+    long long transients;
+    bill_charge_t c;
+};
+
+static void bill_keys(cmn_rargs_t *a, const char *lot, const char *seq)
+{
+    cmn_rargs_fmt(a, "pk:{%s}:s:%s", lot, seq);
+    cmn_rargs_fmt(a, "pk:{%s}:s:%s:h", lot, seq);
+    cmn_rargs_fmt(a, "pk:{%s}:due", lot);
+    cmn_rargs_fmt(a, "pk:{%s}:outbox", lot);
+}
+
+static void on_result(void *data, int status, redisReply *r)
+{
+    struct charge_ctx *cc = data;
+    bill_t *b = cc->b;
+    if (reply_ok(status, r, "bill_result") && cmn_reply_is(r, "paid") && r->elements > 1) {
+        int late = r->element[1]->type == REDIS_REPLY_INTEGER && r->element[1]->integer == 1;
+        driver_event(b, cc->lot, cc->c.bill, cc->c.driver, late ? "paid_late" : "paid",
+                     cc->c.amount);
+    }
+    b->charges_in_flight--;
+    cmn_free(cc);
+}
+
+static void record(struct charge_ctx *cc, const bill_outcome_t *o)
+{
+    bill_t *b = cc->b;
+    const cmn_cfg_credit_t *p = &b->cfg->credit;
+    static const char *const names[] = {"paid", "declined", "transient", "alert"};
+    int64_t now = bill_now(b);
+    char next[24] = "";
+
+    if (o->kind == BILL_OUT_DECLINED && cc->c.attempt - 1 < (int)p->nretry)
+        snprintf(next, sizeof next, "%lld",
+                 (long long)(now + p->retry_minutes[cc->c.attempt - 1] * 60));
+    if (o->kind == BILL_OUT_TRANSIENT) {
+        /* Exponential backoff with jitter: 1, 2, 4 ... up to 300 s, each from half to all. */
+        long long step = 1LL << (cc->transients < 8 ? cc->transients : 8);
+        if (step > 300)
+            step = 300;
+        unsigned char rnd[2] = {0, 0};
+        cmn_random(rnd, 2);
+        long long delay = step / 2 + (long long)((rnd[0] << 8 | rnd[1]) % (unsigned)(step / 2 + 1));
+        snprintf(next, sizeof next, "%lld", (long long)now + (delay > 0 ? delay : 1));
+    }
+    switch (o->kind) {
+    case BILL_OUT_PAID:
+        b->stats.paid++;
+        break;
+    case BILL_OUT_DECLINED:
+        b->stats.declined++;
+        break;
+    case BILL_OUT_TRANSIENT:
+        b->stats.transient++;
+        break;
+    case BILL_OUT_ALERT:
+        b->stats.alerts++;
+        cmn_log(CMN_LOG_ERROR, "charge_alert", "bill %s needs a person: %s", cc->c.bill, o->code);
+        break;
+    }
+    cmn_log(o->kind == BILL_OUT_PAID ? CMN_LOG_INFO : CMN_LOG_WARN, "charge",
+            "bill %s attempt %d: %s %s %s", cc->c.bill, cc->c.attempt, names[o->kind], o->ref,
+            o->code);
+    cmn_rargs_t *a = cmn_xalloc(sizeof *a);
+    start_script(b, a, BILL_LUA_RESULT, 4);
+    bill_keys(a, cc->lot, cc->seq);
+    cmn_rargs_str(a, cc->seq);
+    cmn_rargs_int(a, now);
+    cmn_rargs_str(a, names[o->kind]);
+    cmn_rargs_str(a, o->ref);
+    cmn_rargs_str(a, o->code);
+    cmn_rargs_str(a, next);
+    cmn_rargs_int(a, cc->c.attempt);
+    if (rsend(b, a, on_result, cc) != 0) {
+        b->charges_in_flight--;
+        cmn_free(cc);
+    }
+    cmn_free(a);
+}
+
+static void on_outcome(void *data, const bill_outcome_t *o)
+{
+    record(data, o);
+}
+
+static void on_payment_ref(void *data, int status, redisReply *r)
+{
+    struct charge_ctx *cc = data;
+    bill_t *b = cc->b;
+    bill_outcome_t o;
+    memset(&o, 0, sizeof o);
+    if (!reply_ok(status, r, "payment reference")) {
+        /* Redis is gone: the bill's lease brings it back later. */
+        b->charges_in_flight--;
+        cmn_free(cc);
+        return;
+    }
+    if (r->type != REDIS_REPLY_STRING || r->len == 0) {
+        o.kind = BILL_OUT_ALERT;
+        snprintf(o.code, sizeof o.code, "driver_without_payment_method");
+        return record(cc, &o);
+    }
+    snprintf(cc->c.payment_ref, sizeof cc->c.payment_ref, "%.*s", (int)r->len, r->str);
+    int rc = CMN_EINVAL;
+    b->stats.attempts++;
+    if (cc->c.provider->kind == CMN_PROVIDER_STRIPE)
+        rc = bill_stripe_charge(b, &cc->c, on_outcome, cc);
+    if (rc != 0) {
+        o.kind = BILL_OUT_ALERT;
+        snprintf(o.code, sizeof o.code, "provider_%s_unsupported", cc->c.provider->id);
+        record(cc, &o);
+    }
+}
+
+static void on_step(void *data, int status, redisReply *r)
+{
+    struct charge_ctx *cc = data;
+    bill_t *b = cc->b;
+    char driver[65], bill[100], amount[24];
+    if (!reply_ok(status, r, "bill_step") || r->type != REDIS_REPLY_ARRAY) {
+        b->charges_in_flight--;
+        cmn_free(cc);
+        return;
+    }
+    copy_reply(bill, sizeof bill, r, 1);
+    copy_reply(driver, sizeof driver, r, 2);
+    if (cmn_reply_is(r, "overdue") || cmn_reply_is(r, "defaulted")) {
+        int overdue = cmn_reply_is(r, "overdue");
+        copy_reply(amount, sizeof amount, r, 3);
+        if (overdue)
+            b->stats.overdue++;
+        else
+            b->stats.defaulted++;
+        cmn_log(CMN_LOG_INFO, "bill_aged", "bill %s is %s", bill,
+                overdue ? "overdue" : "defaulted");
+        driver_event(b, cc->lot, bill, driver, overdue ? "overdue" : "defaulted",
+                     strtoll(amount, NULL, 10));
+    }
+    if (!cmn_reply_is(r, "charge")) {
+        b->charges_in_flight--;
+        cmn_free(cc);
+        return;
+    }
+    /* {'charge', bill, driver, provider, amount, currency, attempt, plate, transients} */
+    char provider[65], attempt[16], transients[16];
+    copy_reply(cc->c.bill, sizeof cc->c.bill, r, 1);
+    copy_reply(cc->c.driver, sizeof cc->c.driver, r, 2);
+    copy_reply(provider, sizeof provider, r, 3);
+    copy_reply(amount, sizeof amount, r, 4);
+    copy_reply(cc->c.currency, sizeof cc->c.currency, r, 5);
+    copy_reply(attempt, sizeof attempt, r, 6);
+    copy_reply(cc->c.plate, sizeof cc->c.plate, r, 7);
+    copy_reply(transients, sizeof transients, r, 8);
+    snprintf(cc->c.lot, sizeof cc->c.lot, "%s", cc->lot);
+    cc->c.amount = strtoll(amount, NULL, 10);
+    cc->c.attempt = (int)strtol(attempt, NULL, 10);
+    cc->transients = strtoll(transients, NULL, 10);
+    cc->c.provider = cmn_config_provider(b->cfg, provider);
+    if (cc->c.provider == NULL) {
+        bill_outcome_t o;
+        memset(&o, 0, sizeof o);
+        o.kind = BILL_OUT_ALERT;
+        snprintf(o.code, sizeof o.code, "unknown_provider");
+        return record(cc, &o);
+    }
+    cmn_rargs_t a;
+    cmn_rargs_init(&a);
+    cmn_rargs_str(&a, "HGET");
+    cmn_rargs_fmt(&a, "pk:drv:{%s}", cc->c.driver);
+    cmn_rargs_str(&a, "payment_ref");
+    if (rsend(b, &a, on_payment_ref, cc) != 0) {
+        b->charges_in_flight--;
+        cmn_free(cc);
+    }
+}
+
+static void step(bill_t *b, const char *lot, const char *seq)
+{
+    struct charge_ctx *cc = cmn_xcalloc(1, sizeof *cc);
+    cmn_rargs_t *a = cmn_xalloc(sizeof *a);
+    cc->b = b;
+    snprintf(cc->lot, sizeof cc->lot, "%s", lot);
+    snprintf(cc->seq, sizeof cc->seq, "%s", seq);
+    start_script(b, a, BILL_LUA_STEP, 4);
+    bill_keys(a, lot, seq);
+    cmn_rargs_str(a, seq);
+    cmn_rargs_int(a, bill_now(b));
+    cmn_rargs_int(a, lease_s(b));
+    cmn_rargs_str(a, b->consumer);
+    b->charges_in_flight++;
+    if (rsend(b, a, on_step, cc) != 0) {
+        b->charges_in_flight--;
+        cmn_free(cc);
+    }
+    cmn_free(a);
+}
+
+/* ---- intake ------------------------------------------------------------------------------- */
+
+struct intake_ctx {
+    bill_t *b;
+    char lot[65];
+    char id[64]; /* stream entry */
+    char seq[24];
+    long long amount;
+};
+
+static void on_acked(void *data, int status, redisReply *r)
+{
+    (void)data;
+    reply_ok(status, r, "XACK");
+}
+
+static void on_intake(void *data, int status, redisReply *r)
+{
+    struct intake_ctx *in = data;
+    bill_t *b = in->b;
+    if (reply_ok(status, r, "bill_intake") && r->type == REDIS_REPLY_ARRAY) {
+        if (cmn_reply_is(r, "ok")) {
+            char driver[65], bill[100];
+            copy_reply(driver, sizeof driver, r, 1);
+            copy_reply(bill, sizeof bill, r, 2);
+            if (r->elements > 4 && r->element[4]->type == REDIS_REPLY_INTEGER &&
+                r->element[4]->integer == 1)
+                b->stats.taken++;
+            /* Idempotent: the gateway already applied it in the common case. */
+            driver_event(b, in->lot, bill, driver, "bill", in->amount);
+        }
+        /* Acknowledged only once the bill is scheduled: a crash before this leaves the entry
+         * pending, and XAUTOCLAIM gives it to a process that finishes the job. */
+        cmn_rargs_t a;
+        cmn_rargs_init(&a);
+        cmn_rargs_str(&a, "XACK");
+        cmn_rargs_fmt(&a, "pk:{%s}:bills", in->lot);
+        cmn_rargs_str(&a, "billing");
+        cmn_rargs_str(&a, in->id);
+        rsend(b, &a, on_acked, NULL);
+    }
+    cmn_free(in);
+}
+
+static void intake_entry(bill_t *b, const char *lot, const redisReply *entry)
+{
+    if (entry->type != REDIS_REPLY_ARRAY || entry->elements < 2 ||
+        entry->element[0]->type != REDIS_REPLY_STRING)
+        return;
+    const redisReply *fields = entry->element[1];
+    struct intake_ctx *in = cmn_xcalloc(1, sizeof *in);
+    char bill[100] = "", lot2[65];
+    in->b = b;
+    snprintf(in->lot, sizeof in->lot, "%s", lot);
+    snprintf(in->id, sizeof in->id, "%s", entry->element[0]->str);
+    for (size_t i = 0; fields->type == REDIS_REPLY_ARRAY && i + 1 < fields->elements; i += 2) {
+        const char *k = fields->element[i]->str, *v = fields->element[i + 1]->str;
+        if (k == NULL || v == NULL)
+            continue;
+        if (strcmp(k, "bill") == 0)
+            snprintf(bill, sizeof bill, "%s", v);
+        else if (strcmp(k, "amount") == 0)
+            in->amount = strtoll(v, NULL, 10);
+    }
+    if (parse_bill_id(bill, lot2, sizeof lot2, in->seq, sizeof in->seq) != 0 ||
+        strcmp(lot2, lot) != 0) {
+        cmn_log(CMN_LOG_ERROR, "intake", "lot %s: stream entry %s names no bill of it", lot,
+                in->id);
+        cmn_free(in);
+        return;
+    }
+    const cmn_cfg_credit_t *p = &b->cfg->credit;
+    cmn_rargs_t *a = cmn_xalloc(sizeof *a);
+    start_script(b, a, BILL_LUA_INTAKE, 4);
+    bill_keys(a, lot, in->seq);
+    cmn_rargs_str(a, in->seq);
+    cmn_rargs_int(a, bill_now(b));
+    cmn_rargs_int(a, p->grace_hours * 3600);
+    cmn_rargs_int(a, p->default_after_days * 86400);
+    if (rsend(b, a, on_intake, in) != 0)
+        cmn_free(in);
+    cmn_free(a);
+}
+
+/* ---- the tick ------------------------------------------------------------------------------ */
+
+struct lot_ctx {
+    bill_t *b;
+    const cmn_cfg_lot_t *lot;
+};
+
+static int pending_replies;
+
+static void reply_done(bill_t *b)
+{
+    if (--pending_replies == 0)
+        tick_done(b);
+}
+
+/* XREADGROUP / XAUTOCLAIM answers: [[stream, [entries]]] or [next id, [entries], [deleted]]. */
+static void on_stream(void *data, int status, redisReply *r)
+{
+    struct lot_ctx *lc = data;
+    if (reply_ok(status, r, "settlement stream") && r->type == REDIS_REPLY_ARRAY) {
+        const redisReply *entries = NULL;
+        if (r->elements >= 2 && r->element[0]->type == REDIS_REPLY_STRING)
+            entries = r->element[1]; /* XAUTOCLAIM */
+        else if (r->elements >= 1 && r->element[0]->type == REDIS_REPLY_ARRAY &&
+                 r->element[0]->elements >= 2)
+            entries = r->element[0]->element[1]; /* XREADGROUP */
+        for (size_t i = 0; entries != NULL && entries->type == REDIS_REPLY_ARRAY &&
+                           i < entries->elements;
+             i++)
+            intake_entry(lc->b, lc->lot->id, entries->element[i]);
+    }
+    bill_t *b = lc->b;
+    cmn_free(lc);
+    reply_done(b);
+}
+
+static void on_due(void *data, int status, redisReply *r)
+{
+    struct lot_ctx *lc = data;
+    if (reply_ok(status, r, "due_claim") && r->type == REDIS_REPLY_ARRAY) {
+        for (size_t i = 0; i < r->elements; i++) {
+            if (r->element[i]->type == REDIS_REPLY_STRING)
+                step(lc->b, lc->lot->id, r->element[i]->str);
+        }
+    }
+    bill_t *b = lc->b;
+    cmn_free(lc);
+    reply_done(b);
+}
+
+static void lot_command(bill_t *b, const cmn_cfg_lot_t *lot, cmn_rargs_t *a, cmn_redis_cb cb)
+{
+    struct lot_ctx *lc = cmn_xcalloc(1, sizeof *lc);
+    lc->b = b;
+    lc->lot = lot;
+    pending_replies++;
+    if (rsend(b, a, cb, lc) != 0) {
+        cmn_free(lc);
+        pending_replies--;
+    }
+}
+
+static void on_group(void *data, int status, redisReply *r)
+{
+    bill_t *b = data;
+    /* BUSYGROUP: it exists already, which is what we want. */
+    if (status == 0 && r != NULL && r->type == REDIS_REPLY_ERROR &&
+        strncmp(r->str, "BUSYGROUP", 9) != 0)
+        cmn_log(CMN_LOG_ERROR, "redis", "XGROUP CREATE: %.200s", r->str);
+    reply_done(b);
+}
+
+static void create_groups(bill_t *b)
+{
+    cmn_rargs_t a;
+    for (size_t i = 0; i < b->cfg->nlots; i++) {
+        const char *lot = b->cfg->lots[i].id;
+        static const char *const streams[][2] = {{"bills", "billing"}, {"outbox", "reminders"}};
+        for (int k = 0; k < 2; k++) {
+            cmn_rargs_init(&a);
+            cmn_rargs_str(&a, "XGROUP");
+            cmn_rargs_str(&a, "CREATE");
+            cmn_rargs_fmt(&a, "pk:{%s}:%s", lot, streams[k][0]);
+            cmn_rargs_str(&a, streams[k][1]);
+            cmn_rargs_str(&a, "0");
+            cmn_rargs_str(&a, "MKSTREAM");
+            pending_replies++;
+            if (rsend(b, &a, on_group, b) != 0)
+                pending_replies--;
+        }
+    }
+    b->groups_ready = 1;
+}
+
+static void tick_done(bill_t *b)
+{
+    b->ticking = 0;
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    bill_t *b = t->data;
+    cmn_rargs_t *a;
+    unsigned max = (unsigned)b->cfg->billing.max_in_flight;
+
+    if (b->ticking || b->stopping || !cmn_redis_ready(b->redis))
+        return;
+    b->ticking = 1;
+    pending_replies = 1; /* this function's own share, released at its end */
+    b->ticks++;
+    if (!b->groups_ready)
+        create_groups(b);
+    a = cmn_xalloc(sizeof *a);
+    int reclaim = b->ticks % 25 == 0; /* every 5 s at the default tick */
+    for (size_t i = 0; i < b->cfg->nlots; i++) {
+        const cmn_cfg_lot_t *lot = &b->cfg->lots[i];
+        cmn_rargs_init(a);
+        if (reclaim) {
+            cmn_rargs_str(a, "XAUTOCLAIM");
+            cmn_rargs_fmt(a, "pk:{%s}:bills", lot->id);
+            cmn_rargs_str(a, "billing");
+            cmn_rargs_str(a, b->consumer);
+            cmn_rargs_int(a, CLAIM_IDLE_MS);
+            cmn_rargs_str(a, "0-0");
+            cmn_rargs_str(a, "COUNT");
+            cmn_rargs_int(a, BATCH);
+        } else {
+            cmn_rargs_str(a, "XREADGROUP");
+            cmn_rargs_str(a, "GROUP");
+            cmn_rargs_str(a, "billing");
+            cmn_rargs_str(a, b->consumer);
+            cmn_rargs_str(a, "COUNT");
+            cmn_rargs_int(a, BATCH);
+            cmn_rargs_str(a, "STREAMS");
+            cmn_rargs_fmt(a, "pk:{%s}:bills", lot->id);
+            cmn_rargs_str(a, ">");
+        }
+        lot_command(b, lot, a, on_stream);
+        /* Take only as many due bills as there is room for charges in flight. */
+        unsigned room = b->charges_in_flight < max ? max - b->charges_in_flight : 0;
+        if (room > 0) {
+            start_script(b, a, BILL_LUA_DUE_CLAIM, 1);
+            cmn_rargs_fmt(a, "pk:{%s}:due", lot->id);
+            cmn_rargs_int(a, bill_now(b));
+            cmn_rargs_int(a, lease_s(b));
+            cmn_rargs_int(a, room < BATCH ? room : BATCH);
+            lot_command(b, lot, a, on_due);
+        }
+    }
+    cmn_free(a);
+    bill_reminders_tick(b, reclaim);
+    reply_done(b);
+}
+
+void bill_worker_start(bill_t *b)
+{
+    uv_timer_init(b->loop, &b->tick);
+    b->tick.data = b;
+    uv_timer_start(&b->tick, on_tick, 0, b->tick_ms);
+}
+
+static void on_tick_closed(uv_handle_t *h)
+{
+    (void)h;
+}
+
+void bill_worker_stop(bill_t *b)
+{
+    b->stopping = 1;
+    uv_timer_stop(&b->tick);
+    uv_close((uv_handle_t *)&b->tick, on_tick_closed);
+}

@@ -1,0 +1,84 @@
+#ifndef CMN_WECHATPAY_H
+#define CMN_WECHATPAY_H
+
+#include <openssl/evp.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cmn/buf.h"
+
+/*
+ * WeChat Pay API v3 cryptography, with OpenSSL (docs/providers.md; research notes
+ * payments-and-credit.md sections 2.3 to 2.5):
+ *   - request signature WECHATPAY2-SHA256-RSA2048: SHA256withRSA (PKCS#1 v1.5) with the merchant's
+ *     private key over  method \n  path-with-query \n  timestamp \n  nonce \n  body \n ;
+ *   - response and notification signatures (headers Wechatpay-Timestamp, Wechatpay-Nonce,
+ *     Wechatpay-Signature, Wechatpay-Serial) verified with the platform public key over
+ *     timestamp \n  nonce \n  body \n ;
+ *   - notification resources decrypted with AEAD_AES_256_GCM under the 32-byte APIv3 key
+ *     (base64 ciphertext with the 16-byte tag at its end, the resource's 12-byte nonce and
+ *     associated_data).
+ * All functions are pure and thread-safe (no global state, OpenSSL's error queue is drained before
+ * they return): RSA signing takes about a millisecond, so event-loop programs run it with
+ * uv_queue_work.  None of them checks the 300-second timestamp window or the Wechatpay-Serial
+ * header: that is the caller's policy, which knows the clock and the platform keys it trusts.
+ */
+
+/** The smallest RSA key accepted, as the scheme's name (…-RSA2048) says. */
+#define CMN_WXPAY_MIN_RSA_BITS 2048
+
+/**
+ * Loads an RSA key of at least CMN_WXPAY_MIN_RSA_BITS bits from PEM text (the first block of the
+ * right kind; other blocks are skipped):
+ *   - cmn_pem_private_key: "PRIVATE KEY" (PKCS#8, as the merchant platform issues
+ *     apiclient_key.pem) or "RSA PRIVATE KEY" (PKCS#1).  Encrypted keys are refused, never prompted
+ *     for;
+ *   - cmn_pem_public_key: "PUBLIC KEY" (SPKI, the WeChat Pay public key) or "CERTIFICATE" (the
+ *     platform certificate's key; its dates and issuer are not checked here).
+ * Returns 0 or CMN_ECRYPTO (malformed, not RSA, too short).  Ownership: *out is the caller's
+ * (EVP_PKEY_free); on failure *out is left untouched.
+ */
+int cmn_pem_private_key(const void *pem, size_t len, EVP_PKEY **out);
+int cmn_pem_public_key(const void *pem, size_t len, EVP_PKEY **out);
+
+/**
+ * Appends the value of the Authorization header for one request to `out`:
+ *   WECHATPAY2-SHA256-RSA2048 mchid="…",nonce_str="…",signature="…",timestamp="…",serial_no="…"
+ * `path_with_query` is what follows the host ("/v3/…?a=b"), exactly as sent; `body` is the exact
+ * JSON sent (NULL or empty for GET); `timestamp` is Unix seconds.  mchid, serial_no and nonce are
+ * 1 to 64 printable ASCII characters without '"', ',' or '\\'; method is 1 to 16 upper-case
+ * letters; the path starts with '/' and holds no space or control byte.
+ * Returns 0, CMN_EINVAL (an argument breaks the rules above), CMN_ECRYPTO (not an RSA private key)
+ * or CMN_ETOOBIG / CMN_ENOMEM from `out`; on failure nothing is appended.
+ */
+int cmn_wxpay_authorization(EVP_PKEY *merchant_key, const char *mchid, const char *serial_no,
+                            const char *method, const char *path_with_query, const void *body,
+                            size_t body_len, int64_t timestamp, const char *nonce, cmn_buf_t *out);
+
+/**
+ * Verifies a response's or notification's signature (the Wechatpay-Signature header, strict
+ * base64) over timestamp \n nonce \n body \n with the platform's RSA public key.  The timestamp must
+ * be decimal digits and the nonce printable ASCII (1 to 64 bytes each), as WeChat sends them.
+ * Returns 0 or CMN_ECRYPTO (any mismatch or malformed input).
+ */
+int cmn_wxpay_verify(EVP_PKEY *platform_key, const char *timestamp, const char *nonce,
+                     const void *body, size_t body_len, const char *signature_b64);
+
+/**
+ * Decrypts a notification resource: `nonce` is the resource's 12-character nonce, used as the GCM
+ * IV; `associated_data` may be NULL or "" (no AAD); `ciphertext_b64` is strict base64 (no
+ * whitespace, padding only at its end) of the ciphertext followed by the 16-byte tag.
+ * Returns 0 with the plaintext appended to `plain`; CMN_ECRYPTO (wrong key, tampered text, tag,
+ * nonce or associated data, bad base64); or CMN_ETOOBIG / CMN_ENOMEM when the plaintext does not
+ * fit `plain` or memory runs out.  On failure nothing is appended.
+ */
+int cmn_wxpay_decrypt(const unsigned char apiv3_key[32], const char *associated_data,
+                      const char *nonce, const char *ciphertext_b64, cmn_buf_t *plain);
+
+/**
+ * A random nonce of 32 characters [A-Za-z0-9] from OpenSSL's CSPRNG (NUL-terminated out[33]),
+ * uniformly distributed.  Returns 0 or CMN_ECRYPTO.
+ */
+int cmn_wxpay_nonce(char out[33]);
+
+#endif

@@ -1,0 +1,18 @@
+-- A person asks for a charge now (a driver paying a failed, overdue or defaulted bill).
+-- KEYS: 1 bill record  2 history  3 due   ARGV: 1 seq  2 now  3 cause
+-- Returns {'ok', status} | {'unknown'} | {'not_due', status}
+local f = redis.call('HMGET', KEYS[1], 'status')
+local status = f[1]
+if not status then
+  return {'unknown'}
+end
+if status == 'paid' or status == 'paid_late' or status == 'waived' or status == 'refunded' or
+   status == 'charging' or status == 'alert' then
+  return {'not_due', status}
+end
+redis.call('HSET', KEYS[1], 'charge_requested', '1')
+redis.call('HDEL', KEYS[1], 'next_at')
+redis.call('ZADD', KEYS[3], tonumber(ARGV[2]), ARGV[1])
+redis.call('RPUSH', KEYS[2], cjson.encode({at = tonumber(ARGV[2]), from = status, to = status,
+                                           cause = ARGV[3]}))
+return {'ok', status}

@@ -1,0 +1,80 @@
+-- The outcome of a charge attempt taken with bill_step.
+-- KEYS: 1 bill record  2 history  3 due  4 outbox
+-- ARGV: 1 seq  2 now  3 outcome: paid|declined|transient|alert  4 provider reference
+--       5 code (decline or error code)  6 next attempt time ('' : none left)  7 attempt number
+-- Returns {'paid', late 1|0, bill, driver, amount} | {'declined', status} | {'retry'} | {'alert'}
+--       | {'stale', status}
+local rec, now, seq, outcome = KEYS[1], tonumber(ARGV[2]), ARGV[1], ARGV[3]
+local f = redis.call('HMGET', rec, 'status', 'attempts', 'charging_from', 'bill', 'driver',
+                     'amount', 'overdue_at', 'default_at', 'plate', 'currency', 'lot')
+local status, from = f[1], f[3] or 'pending'
+local function hist(to, cause)
+  redis.call('RPUSH', KEYS[2], cjson.encode({at = now, from = status, to = to, cause = cause,
+                                             ref = ARGV[4], code = ARGV[5],
+                                             attempt = tonumber(ARGV[7])}))
+end
+local function outbox(kind)
+  redis.call('XADD', KEYS[4], 'MAXLEN', '~', '100000', '*', 'kind', kind, 'bill', f[4] or '',
+             'driver', f[5] or '', 'plate', f[9] or '', 'amount', f[6] or '0',
+             'currency', f[10] or '', 'lot', f[11] or '', 'code', ARGV[5], 'at', tostring(now))
+end
+local ours = status == 'charging' and f[2] == ARGV[7]
+
+if outcome == 'paid' then
+  -- Money moved: record it whoever holds the lease now (a retaken attempt with the same
+  -- idempotency key is the same payment).
+  if status == 'paid' or status == 'paid_late' or status == 'refunded' then
+    return {'stale', status}
+  end
+  local was = ours and from or status
+  local late = (was == 'overdue' or was == 'defaulted') and 1 or 0
+  local to = late == 1 and 'paid_late' or 'paid'
+  redis.call('HSET', rec, 'status', to, 'paid_at', tostring(now), 'provider_ref', ARGV[4])
+  redis.call('HDEL', rec, 'charging_until', 'charging_by', 'next_at')
+  redis.call('ZREM', KEYS[3], seq)
+  hist(to, 'charge succeeded')
+  outbox('paid')
+  return {'paid', late, f[4] or '', f[5] or '', f[6] or '0'}
+end
+if not ours then
+  return {'stale', status or ''}
+end
+if outcome == 'alert' then
+  redis.call('HSET', rec, 'status', 'alert', 'alert', ARGV[5])
+  redis.call('ZREM', KEYS[3], seq)
+  hist('alert', 'needs a person: ' .. ARGV[5])
+  return {'alert'}
+end
+if outcome == 'transient' then
+  -- Not the driver's failure: try again soon with the same key, without using up an attempt.
+  redis.call('HSET', rec, 'status', from, 'attempts', tostring(tonumber(ARGV[7]) - 1),
+             'next_at', ARGV[6])
+  redis.call('HINCRBY', rec, 'transients', 1)
+  redis.call('HDEL', rec, 'charging_until', 'charging_by')
+  redis.call('ZADD', KEYS[3], tonumber(ARGV[6]), seq)
+  hist(from, 'provider unavailable, retrying')
+  return {'retry'}
+end
+-- declined
+local to
+if from == 'overdue' or from == 'defaulted' then
+  to = from
+elseif ARGV[6] ~= '' then
+  to = 'retry_scheduled'
+else
+  to = 'failed'
+end
+redis.call('HSET', rec, 'status', to, 'last_decline', ARGV[5])
+redis.call('HDEL', rec, 'charging_until', 'charging_by', 'transients')
+if to == 'retry_scheduled' then
+  redis.call('HSET', rec, 'next_at', ARGV[6])
+  redis.call('ZADD', KEYS[3], tonumber(ARGV[6]), seq)
+elseif to == 'defaulted' then
+  redis.call('ZREM', KEYS[3], seq)
+else
+  local at = to == 'overdue' and tonumber(f[8] or '0') or tonumber(f[7] or '0')
+  redis.call('ZADD', KEYS[3], at, seq)
+end
+hist(to, 'charge declined')
+outbox('payment_failed')
+return {'declined', to}

@@ -1,0 +1,72 @@
+-- The next step of a bill whose time has come (from the due set), taken by one billing process at
+-- a time: a lease (charging_until) keeps others off while its charge is in flight, and brings the
+-- bill back if that process dies.
+-- KEYS: 1 bill record  2 history  3 due  4 outbox
+-- ARGV: 1 seq  2 now  3 lease (s)  4 consumer
+-- Returns {'charge', bill id, driver, provider, amount, currency, attempt, plate, transients}
+--       | {'overdue', bill id, driver, amount} | {'defaulted', bill id, driver, amount}
+--       | {'wait'} | {'done'}
+local rec, now, seq = KEYS[1], tonumber(ARGV[2]), ARGV[1]
+local f = redis.call('HMGET', rec, 'status', 'charging_until', 'overdue_at', 'default_at', 'bill',
+                     'driver', 'provider', 'amount', 'currency', 'attempts', 'charge_requested',
+                     'plate', 'lot', 'next_at', 'transients')
+local status = f[1]
+if not status or status == 'paid' or status == 'paid_late' or status == 'waived' or
+   status == 'refunded' or status == 'alert' then
+  redis.call('ZREM', KEYS[3], seq)
+  return {'done'}
+end
+local function hist(to, cause)
+  redis.call('RPUSH', KEYS[2], cjson.encode({at = now, from = status, to = to, cause = cause}))
+end
+local function outbox(kind)
+  redis.call('XADD', KEYS[4], 'MAXLEN', '~', '100000', '*', 'kind', kind, 'bill', f[5] or '',
+             'driver', f[6] or '', 'plate', f[12] or '', 'amount', f[8] or '0',
+             'currency', f[9] or '', 'lot', f[13] or '', 'at', tostring(now))
+end
+if status == 'charging' and tonumber(f[2] or '0') > now then
+  redis.call('ZADD', KEYS[3], tonumber(f[2]), seq)
+  return {'wait'}
+end
+local overdue_at, default_at = tonumber(f[3] or '0'), tonumber(f[4] or '0')
+if status ~= 'defaulted' and default_at > 0 and now >= default_at and status ~= 'charging' then
+  redis.call('HSET', rec, 'status', 'defaulted', 'defaulted_at', tostring(now))
+  hist('defaulted', 'not paid by the default time')
+  outbox('defaulted')
+  redis.call('ZREM', KEYS[3], seq)
+  return {'defaulted', f[5] or '', f[6] or '', f[8] or '0'}
+end
+if status ~= 'overdue' and status ~= 'defaulted' and overdue_at > 0 and now >= overdue_at and
+   status ~= 'charging' then
+  redis.call('HSET', rec, 'status', 'overdue', 'overdue_since', tostring(now))
+  hist('overdue', 'grace period over')
+  outbox('overdue')
+  if f[11] ~= '1' then
+    redis.call('ZADD', KEYS[3], default_at, seq)
+  end
+  return {'overdue', f[5] or '', f[6] or '', f[8] or '0'}
+end
+local chargeable = status == 'pending' or status == 'retry_scheduled' or status == 'charging' or
+                   f[11] == '1'
+if not chargeable or tonumber(f[14] or '0') > now then
+  -- Nothing to try until the next lifecycle time.
+  local nxt = tonumber(f[14] or '0')
+  if nxt <= now then
+    nxt = (status == 'overdue' or status == 'defaulted') and default_at or overdue_at
+  end
+  if status == 'defaulted' or nxt <= now then
+    redis.call('ZREM', KEYS[3], seq)
+    return {'wait'}
+  end
+  redis.call('ZADD', KEYS[3], nxt, seq)
+  return {'wait'}
+end
+local attempt = tonumber(f[10] or '0') + 1
+local lease_until = now + tonumber(ARGV[3])
+redis.call('HSET', rec, 'status', 'charging', 'charging_until', tostring(lease_until),
+           'attempts', tostring(attempt), 'charging_by', ARGV[4], 'charging_from', status)
+redis.call('HDEL', rec, 'charge_requested', 'next_at')
+hist('charging', 'attempt ' .. attempt)
+redis.call('ZADD', KEYS[3], lease_until, seq)
+return {'charge', f[5] or '', f[6] or '', f[7] or '', f[8] or '0', f[9] or '', tostring(attempt),
+        f[12] or '', f[15] or '0'}

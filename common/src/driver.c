@@ -1,0 +1,64 @@
+#include "cmn/driver.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "cmn/err.h"
+#include "cmn/log.h"
+#include "cmn/mem.h"
+#include "cmn/plate.h"
+#include "cmn/rargs.h"
+
+static void on_mirror(void *data, int status, redisReply *r)
+{
+    (void)data;
+    if (status != 0 || r == NULL || r->type == REDIS_REPLY_ERROR)
+        cmn_log(CMN_LOG_WARN, "plate_copy", "a plate's credit copy was not updated: %s",
+                status ? cmn_strerror(status) : r->str);
+}
+
+void cmn_snapshot_driver(const char *snapshot, char *out, size_t outsz)
+{
+    size_t n = strcspn(snapshot, "\x1f");
+    snprintf(out, outsz, "%.*s", (int)(n < outsz - 1 ? n : outsz - 1), snapshot);
+}
+
+void cmn_driver_mirror(cmn_redis_t *r, int mirror_script, const char *driver, const char *plates,
+                       const char *snapshot)
+{
+    const char *p = plates;
+    const char *ver_start = strchr(snapshot, '\x1f');
+    char ver[24] = "0";
+    if (ver_start != NULL) {
+        const char *ver_end = strchr(ver_start + 1, '\x1f');
+        size_t n = ver_end ? (size_t)(ver_end - ver_start - 1) : 0;
+        if (n > 0 && n < sizeof ver)
+            snprintf(ver, sizeof ver, "%.*s", (int)n, ver_start + 1);
+    }
+    cmn_rargs_t *a = cmn_xalloc(sizeof *a);
+    while (*p) {
+        while (*p == ' ')
+            p++;
+        size_t n = strcspn(p, " ");
+        if (n == 0)
+            break;
+        char plate[CMN_PLATE_MAX], fold[CMN_PLATE_MAX];
+        snprintf(plate, sizeof plate, "%.*s", (int)(n < sizeof plate - 1 ? n : sizeof plate - 1),
+                 p);
+        p += n;
+        if (cmn_plate_fold_key(plate, 1, fold, sizeof fold) < 0)
+            continue;
+        cmn_rargs_init(a);
+        cmn_rargs_str(a, "EVALSHA");
+        cmn_rargs_str(a, cmn_redis_script_sha(r, mirror_script));
+        cmn_rargs_str(a, "1");
+        cmn_rargs_fmt(a, "pk:plate:{%s}", fold);
+        cmn_rargs_str(a, plate);
+        cmn_rargs_str(a, driver);
+        cmn_rargs_str(a, ver);
+        cmn_rargs_str(a, snapshot);
+        if (cmn_redis_command(r, on_mirror, NULL, a->n, a->v, a->len) != 0)
+            cmn_log(CMN_LOG_WARN, "plate_copy", "a plate's credit copy was not sent");
+    }
+    cmn_free(a);
+}

@@ -1,0 +1,156 @@
+/*
+ * Bills for staff (admin token): GET /v1/bills/{bill} (the bill, its fee explanation and its
+ * history) and POST /v1/bills/{bill}/charge (charge it again now, e.g. once a driver fixed a
+ * failed payment method).  A bill id is "<lot>~<n>~b".
+ */
+#include <http_parser.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmn/mem.h"
+#include "cmn/rargs.h"
+#include "gw.h"
+#include "router.h"
+
+typedef struct breq {
+    gw_t *gw;
+    gw_http_req_t *req;
+    char bill[100];
+    char lot[65];
+    char seq[24];
+} breq_t;
+
+static void fail(breq_t *b, int status, const char *code, const char *msg)
+{
+    gw_metrics_error(&b->gw->metrics, code);
+    gw_respond_error(b->req, status, code, "%s", msg);
+    cmn_free(b);
+}
+
+static int parse(breq_t *b, const char *id, size_t n)
+{
+    if (n == 0 || n >= sizeof b->bill)
+        return -1;
+    memcpy(b->bill, id, n);
+    b->bill[n] = '\0';
+    char *end = strrchr(b->bill, '~');
+    if (end == NULL || strcmp(end, "~b") != 0)
+        return -1;
+    char *mid = end - 1;
+    while (mid > b->bill && *mid != '~')
+        mid--;
+    size_t ln = (size_t)(mid - b->bill), sn = (size_t)(end - mid - 1);
+    if (mid == b->bill || ln >= sizeof b->lot || sn == 0 || sn >= sizeof b->seq)
+        return -1;
+    memcpy(b->lot, b->bill, ln);
+    b->lot[ln] = '\0';
+    memcpy(b->seq, mid + 1, sn);
+    b->seq[sn] = '\0';
+    for (const char *p = b->seq; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return -1;
+    }
+    return cmn_is_ident(b->lot, 64) ? 0 : -1;
+}
+
+static void on_get(void *data, int status, redisReply *r)
+{
+    breq_t *b = data;
+    if (status != 0 || r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2)
+        return fail(b, 503, "unavailable", "Redis is unavailable");
+    const redisReply *rec = r->element[0], *hist = r->element[1];
+    if (rec->type != REDIS_REPLY_ARRAY || rec->elements == 0)
+        return fail(b, 404, "not_found", "no such bill");
+    json_t *o = json_object();
+    for (size_t i = 0; i + 1 < rec->elements; i += 2) {
+        const char *k = rec->element[i]->str, *v = rec->element[i + 1]->str;
+        json_error_t err;
+        json_t *j = NULL;
+        if (strcmp(k, "explanation") == 0 && v[0] == '{')
+            j = json_loads(v, 0, &err);
+        json_object_set_new(o, k, j ? j : json_string(v));
+    }
+    json_t *h = json_array();
+    for (size_t i = 0; hist->type == REDIS_REPLY_ARRAY && i < hist->elements; i++) {
+        json_error_t err;
+        json_t *e = json_loads(hist->element[i]->str, 0, &err);
+        if (e != NULL)
+            json_array_append_new(h, e);
+    }
+    json_object_set_new(o, "history", h);
+    gw_respond_json(b->req, 200, o);
+    cmn_free(b);
+}
+
+static void on_charge(void *data, int status, redisReply *r)
+{
+    breq_t *b = data;
+    if (status != 0 || r == NULL || r->type != REDIS_REPLY_ARRAY)
+        return fail(b, 503, "unavailable", "Redis is unavailable");
+    const char *st = cmn_reply_str(r, 1, NULL);
+    if (cmn_reply_is(r, "unknown"))
+        return fail(b, 404, "not_found", "no such bill");
+    if (cmn_reply_is(r, "not_due")) {
+        char msg[200];
+        snprintf(msg, sizeof msg, "bill %.99s is %.40s: nothing to charge now", b->bill,
+                 st ? st : "?");
+        return fail(b, 409, "conflict", msg);
+    }
+    json_t *o = json_object();
+    json_object_set_new(o, "bill", json_string(b->bill));
+    json_object_set_new(o, "status", json_string(st ? st : ""));
+    json_object_set_new(o, "charge", json_string("requested"));
+    gw_respond_json(b->req, 202, o);
+    cmn_free(b);
+}
+
+void gw_h_bills(gw_t *gw, gw_http_req_t *req, const char *rest, size_t n)
+{
+    const char *why;
+    gw_conf_t *conf = gw_conf_ref(gw);
+    int ok = gw_auth_admin(conf->cfg, req, &why);
+    gw_conf_unref(conf);
+    if (ok != 0) {
+        gw_metrics_error(&gw->metrics, "unauthorized");
+        return gw_respond_error(req, 401, "unauthorized", "%s", why);
+    }
+    breq_t *b = cmn_xcalloc(1, sizeof *b);
+    b->gw = gw;
+    b->req = req;
+    const char *slash = memchr(rest, '/', n);
+    size_t idn = slash ? (size_t)(slash - rest) : n;
+    int charge = slash != NULL && n - idn == 7 && memcmp(slash, "/charge", 7) == 0;
+    if ((slash != NULL && !charge) || parse(b, rest, idn) != 0)
+        return fail(b, 404, "not_found", "no such bill");
+    if (gw->redis == NULL || !cmn_redis_ready(gw->redis))
+        return fail(b, 503, "unavailable", "Redis is unavailable");
+    cmn_rargs_t a;
+    cmn_rargs_init(&a);
+    if (!charge) {
+        if (req->method != HTTP_GET)
+            return fail(b, 405, "method_not_allowed", "use GET");
+        cmn_rargs_str(&a, "EVALSHA");
+        cmn_rargs_str(&a, cmn_redis_script_sha(gw->redis, gw->scripts[GW_LUA_BILL_GET]));
+        cmn_rargs_str(&a, "2");
+        cmn_rargs_fmt(&a, "pk:{%s}:s:%s", b->lot, b->seq);
+        cmn_rargs_fmt(&a, "pk:{%s}:s:%s:h", b->lot, b->seq);
+        if (cmn_redis_command(gw->redis, on_get, b, a.n, a.v, a.len) != 0)
+            fail(b, 503, "unavailable", "Redis is unavailable");
+        return;
+    }
+    if (req->method != HTTP_POST)
+        return fail(b, 405, "method_not_allowed", "use POST");
+    cmn_rargs_str(&a, "EVALSHA");
+    cmn_rargs_str(&a, cmn_redis_script_sha(gw->redis, gw->scripts[GW_LUA_BILL_REQUEST_CHARGE]));
+    cmn_rargs_str(&a, "3");
+    cmn_rargs_fmt(&a, "pk:{%s}:s:%s", b->lot, b->seq);
+    cmn_rargs_fmt(&a, "pk:{%s}:s:%s:h", b->lot, b->seq);
+    cmn_rargs_fmt(&a, "pk:{%s}:due", b->lot);
+    cmn_rargs_str(&a, b->seq);
+    cmn_rargs_int(&a, gw_now(gw));
+    cmn_rargs_str(&a, "charge requested by staff");
+    if (cmn_redis_command(gw->redis, on_charge, b, a.n, a.v, a.len) != 0)
+        fail(b, 503, "unavailable", "Redis is unavailable");
+}

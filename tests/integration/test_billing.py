@@ -1,0 +1,230 @@
+"""Billing end to end: a real redis-server, the real gateway and billing binaries, the
+stripe-stateful-mock peer (npm) behind the fault-injecting proxy, and billing's clock moved forward
+through its clock file instead of waiting for days."""
+import json
+import os
+import time
+import unittest
+
+import harness
+from harness import Billing, FaultProxy, Gateway, Redis, StripeMock, ev, iso
+
+H = 3600
+DAY = 86400
+
+
+class BillingCase(unittest.TestCase):
+    def setUp(self):
+        self.redis = Redis()
+        self.mock = StripeMock()
+        self.proxy = FaultProxy(self.mock.port)
+        self.gw = Gateway(self.redis, {
+            "providers.0.base_url": self.proxy.url,
+            "providers.0.timeout_ms": 1000,
+            "providers.0.connect_timeout_ms": 1000,
+            "credit_policy": {"min_score": 600, "max_unpaid_bills": 5, "max_unpaid_amount": 100000,
+                              "max_fee": 20000, "retry_minutes": [1, 2], "grace_hours": 72,
+                              "default_after_days": 30, "score_paid_on_time": 1,
+                              "score_paid_late": -10, "score_default": -100,
+                              "first_default_free_months": 12, "suspend_when_overdue": True},
+        })
+        self.billing = Billing(self.gw)
+        self.offset = 0
+
+    def tearDown(self):
+        for c in (self.billing, self.gw, self.proxy, self.mock, self.redis):
+            c.destroy()
+
+    # ---- helpers ----
+    def driver(self, token, plate):
+        cus = self.mock.customer(token)
+        status, d = self.gw.admin("POST", "/v1/drivers", {"plates": [plate],
+                                                           "provider": "stripe-test",
+                                                           "payment_ref": cus})
+        self.assertEqual(status, 201, d)
+        return d["id"], cus
+
+    def stay(self, plate, hours=3):
+        now = int(time.time())
+        s, a = self.gw.event("dev-a-in", ev("LOT-A", "in", "entry", plate, iso(now - hours * H)))
+        self.assertEqual(s, 200, a)
+        s, b = self.gw.event("dev-a-out", ev("LOT-A", "out", "exit", plate, iso(now - 5)))
+        self.assertEqual(s, 200, b)
+        return b
+
+    def bill(self, bill_id):
+        status, b = self.gw.admin("GET", "/v1/bills/" + bill_id)
+        self.assertEqual(status, 200, b)
+        return b
+
+    def wait_status(self, bill_id, statuses, timeout=15):
+        statuses = (statuses,) if isinstance(statuses, str) else statuses
+        harness.wait_for(lambda: self.bill(bill_id)["status"] in statuses, timeout,
+                         "bill %s to become %s (is %s)" % (bill_id, statuses,
+                                                            self.bill(bill_id)["status"]))
+        return self.bill(bill_id)
+
+    def advance(self, seconds):
+        self.offset += seconds
+        self.billing.set_clock(self.offset)
+
+    def drv(self, driver_id):
+        return self.gw.admin("GET", "/v1/drivers/" + driver_id)[1]
+
+    def copy(self, plate):
+        """The plate index's copy of the driver's record, which exits read."""
+        v = self.redis.cmd("HGET", "pk:plate:{%s}" % harness.fold_key(plate), plate)
+        f = v.split("\x1f")
+        return {"score": int(f[2]), "suspended": f[3] == "1", "unpaid_count": int(f[5]),
+                "unpaid_amount": int(f[6])}
+
+
+class TestSettlement(BillingCase):
+    def test_three_drivers_through_the_credit_lifecycle(self):
+        good, good_cus = self.driver("tok_visa", "浙A70001")
+        bad, bad_cus = self.driver("tok_chargeCustomerFail", "浙A70002")
+        err, err_cus = self.driver("tok_chargeDeclinedProcessingError", "浙A70003")
+        b_good = self.stay("浙A70001")
+        b_bad = self.stay("浙A70002")
+        b_err = self.stay("浙A70003")
+        for b in (b_good, b_bad, b_err):
+            self.assertEqual(b["reason"], "credit_ok")
+
+        # The good card pays within seconds: one charge, of the bill's amount, keyed by the bill.
+        paid = self.wait_status(b_good["bill_id"], "paid")
+        charges = self.mock.charges(good)
+        self.assertEqual(len(charges), 1)
+        self.assertEqual(charges[0]["amount"], b_good["amount"])
+        self.assertEqual(charges[0]["id"], paid["provider_ref"])
+        harness.wait_for(lambda: self.drv(good)["unpaid_count"] == 0)
+        self.assertEqual(self.drv(good)["score"], 701)
+        harness.wait_for(lambda: self.copy("浙A70001")["unpaid_count"] == 0)
+
+        # The others fail their first attempt and are retried by the schedule (1 then 2 minutes).
+        for b in (b_bad, b_err):
+            bb = self.wait_status(b["bill_id"], "retry_scheduled")
+            self.assertEqual(bb["attempts"], "1")
+        self.advance(61)
+        for b in (b_bad, b_err):
+            harness.wait_for(lambda: self.bill(b["bill_id"])["attempts"] == "2")
+            self.wait_status(b["bill_id"], "retry_scheduled")
+        self.advance(121)
+        for b in (b_bad, b_err):
+            bb = self.wait_status(b["bill_id"], "failed")
+            self.assertEqual(bb["attempts"], "3")
+            causes = [h["to"] for h in bb["history"]]
+            self.assertEqual(causes.count("charging"), 3)
+        self.assertEqual(len(self.mock.charges(bad)), 3)  # each attempt a declined charge
+
+        # After the grace period: overdue, and the drivers are suspended.
+        self.advance(72 * H)
+        for b, d, plate in ((b_bad, bad, "浙A70002"), (b_err, err, "浙A70003")):
+            self.wait_status(b["bill_id"], "overdue")
+            harness.wait_for(lambda: self.copy(plate)["suspended"], what="suspension of " + plate)
+            self.assertTrue(self.drv(d)["suspended"])
+        # A suspended driver's next exit is held with `suspended`.
+        self.assertEqual(self.stay("浙A70002")["reason"], "suspended")
+
+        # After 30 days: defaulted.  The first default in 12 months is a warning: no score lost.
+        self.advance(30 * DAY)
+        self.wait_status(b_bad["bill_id"], "defaulted")
+        harness.wait_for(lambda: any(h["cause"] == "default_warning"
+                                     for h in self.history(bad)), what="default warning")
+        self.assertEqual(self.drv(bad)["score"], 700)
+
+        # Paying restores: the driver fixes the card, staff ask for a charge now.
+        status, card = self.mock.call("POST", "/v1/customers/%s/sources" % bad_cus,
+                                      {"source": "tok_visa"})
+        self.assertEqual(status, 200, card)
+        status, _ = self.mock.call("POST", "/v1/customers/" + bad_cus,
+                                   {"default_source": card["id"]})
+        self.assertEqual(status, 200)
+        status, out = self.gw.admin("POST", "/v1/bills/%s/charge" % b_bad["bill_id"])
+        self.assertEqual(status, 202, out)
+        self.wait_status(b_bad["bill_id"], "paid_late")
+        harness.wait_for(lambda: not self.copy("浙A70002")["suspended"], what="restored")
+        d = self.drv(bad)
+        self.assertFalse(d["suspended"])
+        self.assertEqual(d["score"], 690)  # paid late: -10
+        # The held session of the suspended exit is still open; the next stay is credit_ok again.
+        self.assertEqual(self.stay("浙A70002")["reason"], "credit_ok")
+
+    def history(self, driver):
+        return [json.loads(x) for x in
+                self.redis.cmd("LRANGE", "pk:drv:{%s}:history" % driver, "0", "-1")]
+
+    def test_second_default_costs_score(self):
+        bad, _ = self.driver("tok_chargeCustomerFail", "浙A70010")
+        first = self.stay("浙A70010", hours=2)
+        second = self.stay("浙A70010", hours=1)
+        for b in (first, second):
+            self.assertEqual(b["reason"], "credit_ok")
+        self.advance(31 * DAY)
+        for b in (first, second):
+            self.wait_status(b["bill_id"], "defaulted", timeout=20)
+        harness.wait_for(lambda: len([h for h in self.history(bad)
+                                      if h["cause"] in ("default", "default_warning")]) == 2)
+        causes = sorted(h["cause"] for h in self.history(bad)
+                        if h["cause"] in ("default", "default_warning"))
+        self.assertEqual(causes, ["default", "default_warning"])
+        self.assertEqual(self.drv(bad)["score"], 600)
+
+    def test_provider_faults_are_retried_with_the_same_key(self):
+        drv, _ = self.driver("tok_visa", "浙A70020")
+        self.proxy.plan([{"status": 429}, {"status": 500}, {"status": 503}, {"hang": True},
+                         {"delay_ms": 1500}])
+        b = self.stay("浙A70020")
+        paid = self.wait_status(b["bill_id"], "paid", timeout=40)
+        # One charge at the mock although the request went out six times, always with one key.
+        charges = self.mock.charges(drv)
+        self.assertEqual(len(charges), 1)
+        self.assertEqual(charges[0]["id"], paid["provider_ref"])
+        reqs = [r for r in self.proxy.state()["requests"] if r["path"] == "/v1/charges"]
+        self.assertEqual(len(reqs), 6)
+        self.assertEqual({r["idempotency_key"] for r in reqs}, {b["bill_id"]})
+        # Faults did not use up the driver's attempts.
+        self.assertEqual(paid["attempts"], "1")
+
+    def test_reminders_reach_the_outbox(self):
+        self.driver("tok_chargeCustomerFail", "浙A70030")
+        b = self.stay("浙A70030")
+        self.wait_status(b["bill_id"], "retry_scheduled")
+        out = self.redis.cmd("XRANGE", "pk:{LOT-A}:outbox", "-", "+")
+        kinds = [dict(zip(e[1][::2], e[1][1::2]))["kind"] for e in out
+                 if b["bill_id"] in e[1]]
+        self.assertIn("bill_created", kinds)
+        self.assertIn("payment_failed", kinds)
+
+
+class TestCrashes(BillingCase):
+    def test_kill_and_two_processes_never_charge_twice(self):
+        drivers = []
+        for i in range(12):
+            plate = "浙A7%04d" % (100 + i)
+            drivers.append((plate,) + self.driver("tok_visa", plate))
+        # Slow answers so that kills land while charges are in flight.
+        self.proxy.plan([{"delay_ms": 300}] * 40)
+        second = Billing(self.gw, "billing2")
+        try:
+            bills = [self.stay(plate, hours=2)["bill_id"] for plate, _, _ in drivers]
+            time.sleep(0.4)
+            self.billing.kill()
+            time.sleep(0.3)
+            self.billing.start()
+            time.sleep(0.3)
+            second.kill()
+            second.start()
+            for bill in bills:
+                self.wait_status(bill, "paid", timeout=120)
+        finally:
+            second.destroy()
+        total = 0
+        for plate, driver, cus in drivers:
+            charges = self.mock.charges(driver)
+            self.assertEqual(len(charges), 1, plate)
+            total += 1
+        self.assertEqual(total, len(bills))
+
+
+if __name__ == "__main__":
+    unittest.main()

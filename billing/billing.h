@@ -24,6 +24,7 @@ enum {
     BILL_LUA_DRIVER_OVERDUE,
     BILL_LUA_DRIVER_DEFAULT,
     BILL_LUA_PLATE_MIRROR,
+    BILL_LUA_REFUND_RESULT,
     BILL_LUA_COUNT
 };
 
@@ -101,7 +102,12 @@ typedef void (*bill_outcome_cb)(void *data, const bill_outcome_t *o);
 /** A charge through Stripe (POST /v1/charges with Idempotency-Key = the bill id). */
 int bill_stripe_charge(bill_t *b, const bill_charge_t *c, bill_outcome_cb cb, void *data);
 
-/** Maps a Stripe answer to an outcome (pure; unit-tested). */
+/** A refund of `ch->amount` of charge `charge_id`; ch->attempt numbers the bill's refunds. */
+int bill_stripe_refund(bill_t *b, const bill_charge_t *ch, const char *charge_id, bill_outcome_cb cb,
+                       void *data);
+
+/** Maps a Stripe answer to an outcome (pure; unit-tested).  A refund that succeeded (or is
+ * pending at the bank) maps to BILL_OUT_PAID: money moved as asked. */
 void bill_stripe_outcome(long status, int error, const char *body, size_t body_len,
                          const char *should_retry, bill_outcome_t *o);
 

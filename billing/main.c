@@ -23,7 +23,7 @@
 
 const char *const bill_script_names[BILL_LUA_COUNT] = {
     "bill_intake",   "bill_step",      "bill_result",    "due_claim",   "driver_bill",
-    "driver_settle", "driver_overdue", "driver_default", "plate_mirror"};
+    "driver_settle", "driver_overdue", "driver_default", "plate_mirror",  "bill_refund_result"};
 
 static bill_t bill;
 static uv_signal_t sig_term, sig_int;

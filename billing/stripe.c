@@ -74,7 +74,9 @@ void bill_stripe_outcome(long status, int error, const char *body, size_t body_l
     if (status == 200 && doc != NULL) {
         const char *st = json_string_value(json_object_get(doc, "status"));
         copy(o->ref, sizeof o->ref, json_string_value(json_object_get(doc, "id")));
-        if (st != NULL && strcmp(st, "succeeded") == 0) {
+        const char *object = json_string_value(json_object_get(doc, "object"));
+        int refund = object != NULL && strcmp(object, "refund") == 0;
+        if (st != NULL && (strcmp(st, "succeeded") == 0 || (refund && strcmp(st, "pending") == 0))) {
             o->kind = BILL_OUT_PAID;
         } else if (st != NULL && strcmp(st, "failed") == 0) {
             o->kind = BILL_OUT_DECLINED;
@@ -123,38 +125,19 @@ static void on_response(void *data, const cmn_http_response_t *resp)
     cmn_free(c);
 }
 
-int bill_stripe_charge(bill_t *b, const bill_charge_t *ch, bill_outcome_cb cb, void *data)
+/* POSTs a form to the Stripe API with the secret key and an idempotency key. */
+static int stripe_post(bill_t *b, const cmn_cfg_provider_t *p, const char *path, cmn_buf_t *body,
+                       const char *idem, bill_outcome_cb cb, void *data)
 {
-    const cmn_cfg_provider_t *p = ch->provider;
-    cmn_buf_t body, auth, key, url;
-    char amount[24], lower[8];
+    cmn_buf_t auth, key, url;
     int rc = CMN_ETOOBIG;
-
-    cmn_buf_init(&body, 4096);
     cmn_buf_init(&auth, 1024);
     cmn_buf_init(&key, 256);
     cmn_buf_init(&url, 2048);
-    snprintf(amount, sizeof amount, "%lld", ch->amount);
-    for (size_t i = 0; i < sizeof lower - 1; i++) {
-        char c = ch->currency[i];
-        lower[i] = (char)(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
-        if (c == '\0')
-            break;
-    }
-    lower[sizeof lower - 1] = '\0';
-    field(&body, "amount", amount);
-    field(&body, "currency", lower);
-    field(&body, "customer", ch->payment_ref);
-    field(&body, "description", ch->bill);
-    field(&body, "metadata[bill]", ch->bill);
-    field(&body, "metadata[lot]", ch->lot);
-    field(&body, "metadata[driver]", ch->driver);
     if (cmn_buf_puts(&auth, "Authorization: Bearer ") != 0 ||
         cmn_buf_append(&auth, p->secret_key.data, p->secret_key.len) != 0 ||
-        (ch->attempt <= 1 ? cmn_buf_printf(&key, "Idempotency-Key: %s", ch->bill)
-                          : cmn_buf_printf(&key, "Idempotency-Key: %s-r%d", ch->bill,
-                                           ch->attempt)) != 0 ||
-        cmn_buf_printf(&url, "%s/v1/charges", p->base_url) != 0)
+        cmn_buf_printf(&key, "Idempotency-Key: %s", idem) != 0 ||
+        cmn_buf_printf(&url, "%s%s", p->base_url, path) != 0 || body->base == NULL)
         goto out;
     const char *headers[] = {auth.base, key.base, "Content-Type: application/x-www-form-urlencoded",
                              "Accept: application/json"};
@@ -163,8 +146,8 @@ int bill_stripe_charge(bill_t *b, const bill_charge_t *ch, bill_outcome_cb cb, v
         .url = url.base,
         .headers = headers,
         .nheaders = 4,
-        .body = body.base,
-        .body_len = body.len,
+        .body = body->base,
+        .body_len = body->len,
         .connect_timeout_ms = p->connect_timeout_ms,
         .timeout_ms = p->timeout_ms,
         .max_response_bytes = 1 << 20,
@@ -180,8 +163,53 @@ out:
     if (auth.base != NULL)
         OPENSSL_cleanse(auth.base, auth.len);
     cmn_buf_dispose(&auth);
-    cmn_buf_dispose(&body);
     cmn_buf_dispose(&key);
     cmn_buf_dispose(&url);
+    return rc;
+}
+
+int bill_stripe_charge(bill_t *b, const bill_charge_t *ch, bill_outcome_cb cb, void *data)
+{
+    cmn_buf_t body;
+    char amount[24], lower[8], idem[140];
+    cmn_buf_init(&body, 4096);
+    snprintf(amount, sizeof amount, "%lld", ch->amount);
+    for (size_t i = 0; i < sizeof lower - 1; i++) {
+        char c = ch->currency[i];
+        lower[i] = (char)(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+        if (c == '\0')
+            break;
+    }
+    lower[sizeof lower - 1] = '\0';
+    field(&body, "amount", amount);
+    field(&body, "currency", lower);
+    field(&body, "customer", ch->payment_ref);
+    field(&body, "description", ch->bill);
+    field(&body, "metadata[bill]", ch->bill);
+    field(&body, "metadata[lot]", ch->lot);
+    field(&body, "metadata[driver]", ch->driver);
+    if (ch->attempt <= 1)
+        snprintf(idem, sizeof idem, "%s", ch->bill);
+    else
+        snprintf(idem, sizeof idem, "%s-r%d", ch->bill, ch->attempt);
+    int rc = stripe_post(b, ch->provider, "/v1/charges", &body, idem, cb, data);
+    cmn_buf_dispose(&body);
+    return rc;
+}
+
+int bill_stripe_refund(bill_t *b, const bill_charge_t *ch, const char *charge_id, bill_outcome_cb cb,
+                       void *data)
+{
+    cmn_buf_t body;
+    char amount[24], idem[140];
+    cmn_buf_init(&body, 1024);
+    snprintf(amount, sizeof amount, "%lld", ch->amount);
+    field(&body, "charge", charge_id);
+    field(&body, "amount", amount);
+    field(&body, "metadata[bill]", ch->bill);
+    /* One key per refund of the bill: a retry of this refund is the same refund. */
+    snprintf(idem, sizeof idem, "%s-refund%d", ch->bill, ch->attempt);
+    int rc = stripe_post(b, ch->provider, "/v1/refunds", &body, idem, cb, data);
+    cmn_buf_dispose(&body);
     return rc;
 }

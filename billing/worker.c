@@ -227,10 +227,16 @@ static void on_result(void *data, int status, redisReply *r)
 {
     struct charge_ctx *cc = data;
     bill_t *b = cc->b;
-    if (reply_ok(status, r, "bill_result") && cmn_reply_is(r, "paid") && r->elements > 1) {
+    if (reply_ok(status, r, "bill_result") && cmn_reply_is(r, "paid") && r->elements > 4) {
+        /* {'paid', late, bill, driver, amount}: from the bill, which a notification's path
+         * does not know beforehand. */
         int late = r->element[1]->type == REDIS_REPLY_INTEGER && r->element[1]->integer == 1;
-        driver_event(b, cc->lot, cc->c.bill, cc->c.driver, late ? "paid_late" : "paid",
-                     cc->c.amount);
+        char bill[100], driver[65], amount[24];
+        copy_reply(bill, sizeof bill, r, 2);
+        copy_reply(driver, sizeof driver, r, 3);
+        copy_reply(amount, sizeof amount, r, 4);
+        driver_event(b, cc->lot, bill, driver, late ? "paid_late" : "paid",
+                     strtoll(amount, NULL, 10));
     }
     b->charges_in_flight--;
     cmn_free(cc);
@@ -326,6 +332,69 @@ static void on_payment_ref(void *data, int status, redisReply *r)
     }
 }
 
+static void on_refund_recorded(void *data, int status, redisReply *r)
+{
+    struct charge_ctx *cc = data;
+    if (reply_ok(status, r, "bill_refund_result") && cmn_reply_is(r, "refunded"))
+        cmn_log(CMN_LOG_INFO, "refund", "bill %s: %lld refunded", cc->c.bill, cc->c.amount);
+    cc->b->charges_in_flight--;
+    cmn_free(cc);
+}
+
+static void on_refund(void *data, const bill_outcome_t *o)
+{
+    struct charge_ctx *cc = data;
+    bill_t *b = cc->b;
+    static const char *const names[] = {"refunded", "alert", "transient", "alert"};
+    int64_t now = bill_now(b);
+    /* A refund is never "declined": anything but money moved or a fault is for a person. */
+    const char *outcome = names[o->kind];
+    if (o->kind == BILL_OUT_ALERT || o->kind == BILL_OUT_DECLINED)
+        cmn_log(CMN_LOG_ERROR, "refund_alert", "bill %s: refund refused: %s", cc->c.bill, o->code);
+    cmn_rargs_t *a = cmn_xalloc(sizeof *a);
+    start_script(b, a, BILL_LUA_REFUND_RESULT, 4);
+    bill_keys(a, cc->lot, cc->seq);
+    cmn_rargs_str(a, cc->seq);
+    cmn_rargs_int(a, now);
+    cmn_rargs_str(a, outcome);
+    cmn_rargs_str(a, o->ref);
+    cmn_rargs_str(a, o->code);
+    cmn_rargs_int(a, now + 5);
+    cmn_rargs_int(a, cc->c.attempt);
+    if (rsend(b, a, on_refund_recorded, cc) != 0) {
+        b->charges_in_flight--;
+        cmn_free(cc);
+    }
+    cmn_free(a);
+}
+
+static void start_refund(struct charge_ctx *cc, const redisReply *r)
+{
+    bill_t *b = cc->b;
+    char provider[65], amount[24], n[16], charge[128];
+    copy_reply(cc->c.bill, sizeof cc->c.bill, r, 1);
+    copy_reply(cc->c.driver, sizeof cc->c.driver, r, 2);
+    copy_reply(provider, sizeof provider, r, 3);
+    copy_reply(amount, sizeof amount, r, 4);
+    copy_reply(cc->c.currency, sizeof cc->c.currency, r, 5);
+    copy_reply(n, sizeof n, r, 6);
+    copy_reply(charge, sizeof charge, r, 7);
+    snprintf(cc->c.lot, sizeof cc->c.lot, "%s", cc->lot);
+    cc->c.amount = strtoll(amount, NULL, 10);
+    cc->c.attempt = (int)strtol(n, NULL, 10);
+    cc->c.provider = cmn_config_provider(b->cfg, provider);
+    int rc = CMN_EINVAL;
+    if (cc->c.provider != NULL && cc->c.provider->kind == CMN_PROVIDER_STRIPE)
+        rc = bill_stripe_refund(b, &cc->c, charge, on_refund, cc);
+    if (rc != 0) {
+        bill_outcome_t o;
+        memset(&o, 0, sizeof o);
+        o.kind = BILL_OUT_ALERT;
+        snprintf(o.code, sizeof o.code, "refund_unsupported");
+        on_refund(cc, &o);
+    }
+}
+
 static void on_step(void *data, int status, redisReply *r)
 {
     struct charge_ctx *cc = data;
@@ -350,6 +419,8 @@ static void on_step(void *data, int status, redisReply *r)
         driver_event(b, cc->lot, bill, driver, overdue ? "overdue" : "defaulted",
                      strtoll(amount, NULL, 10));
     }
+    if (cmn_reply_is(r, "refund"))
+        return start_refund(cc, r);
     if (!cmn_reply_is(r, "charge")) {
         b->charges_in_flight--;
         cmn_free(cc);
@@ -493,6 +564,58 @@ static void intake_entry(bill_t *b, const char *lot, const redisReply *entry)
     cmn_free(a);
 }
 
+/* ---- provider notifications ---------------------------------------------------------------- */
+
+/* A verified notification queued by the gateway.  Charges are synchronous, so the answer to the
+ * charge request already settled the bill in the common case; the notification matters when that
+ * answer was lost (a timeout after the provider charged): a success settles the bill now. */
+static void provider_event(bill_t *b, const char *lot, const redisReply *entry)
+{
+    if (entry->type != REDIS_REPLY_ARRAY || entry->elements < 2 ||
+        entry->element[1]->type != REDIS_REPLY_ARRAY)
+        return;
+    const redisReply *f = entry->element[1];
+    const char *type = "", *bill = "", *ref = "", *id = "";
+    for (size_t i = 0; i + 1 < f->elements; i += 2) {
+        const char *k = f->element[i]->str, *v = f->element[i + 1]->str;
+        if (k == NULL || v == NULL)
+            continue;
+        if (strcmp(k, "type") == 0)
+            type = v;
+        else if (strcmp(k, "bill") == 0)
+            bill = v;
+        else if (strcmp(k, "ref") == 0)
+            ref = v;
+        else if (strcmp(k, "id") == 0)
+            id = v;
+    }
+    cmn_log(CMN_LOG_INFO, "notification", "%s %s for bill %s", type, id, bill);
+    char lot2[65], seq[24];
+    if (strcmp(type, "charge.succeeded") == 0 &&
+        parse_bill_id(bill, lot2, sizeof lot2, seq, sizeof seq) == 0 && strcmp(lot2, lot) == 0) {
+        struct charge_ctx *cc = cmn_xcalloc(1, sizeof *cc);
+        cc->b = b;
+        snprintf(cc->lot, sizeof cc->lot, "%s", lot);
+        snprintf(cc->seq, sizeof cc->seq, "%s", seq);
+        snprintf(cc->c.bill, sizeof cc->c.bill, "%s", bill);
+        b->charges_in_flight++;
+        bill_outcome_t o;
+        memset(&o, 0, sizeof o);
+        o.kind = BILL_OUT_PAID;
+        snprintf(o.ref, sizeof o.ref, "%s", ref);
+        snprintf(o.code, sizeof o.code, "notification");
+        cc->c.attempt = 0;
+        record(cc, &o);
+    }
+    cmn_rargs_t a;
+    cmn_rargs_init(&a);
+    cmn_rargs_str(&a, "XACK");
+    cmn_rargs_fmt(&a, "pk:{%s}:provider", lot);
+    cmn_rargs_str(&a, "billing");
+    cmn_rargs_str(&a, entry->element[0]->str);
+    rsend(b, &a, on_acked, NULL);
+}
+
 /* ---- the tick ------------------------------------------------------------------------------ */
 
 struct lot_ctx {
@@ -523,6 +646,26 @@ static void on_stream(void *data, int status, redisReply *r)
                            i < entries->elements;
              i++)
             intake_entry(lc->b, lc->lot->id, entries->element[i]);
+    }
+    bill_t *b = lc->b;
+    cmn_free(lc);
+    reply_done(b);
+}
+
+static void on_provider(void *data, int status, redisReply *r)
+{
+    struct lot_ctx *lc = data;
+    if (reply_ok(status, r, "provider stream") && r->type == REDIS_REPLY_ARRAY) {
+        const redisReply *entries = NULL;
+        if (r->elements >= 2 && r->element[0]->type == REDIS_REPLY_STRING)
+            entries = r->element[1];
+        else if (r->elements >= 1 && r->element[0]->type == REDIS_REPLY_ARRAY &&
+                 r->element[0]->elements >= 2)
+            entries = r->element[0]->element[1];
+        for (size_t i = 0; entries != NULL && entries->type == REDIS_REPLY_ARRAY &&
+                           i < entries->elements;
+             i++)
+            provider_event(lc->b, lc->lot->id, entries->element[i]);
     }
     bill_t *b = lc->b;
     cmn_free(lc);
@@ -570,8 +713,9 @@ static void create_groups(bill_t *b)
     cmn_rargs_t a;
     for (size_t i = 0; i < b->cfg->nlots; i++) {
         const char *lot = b->cfg->lots[i].id;
-        static const char *const streams[][2] = {{"bills", "billing"}, {"outbox", "reminders"}};
-        for (int k = 0; k < 2; k++) {
+        static const char *const streams[][2] = {
+            {"bills", "billing"}, {"outbox", "reminders"}, {"provider", "billing"}};
+        for (int k = 0; k < 3; k++) {
             cmn_rargs_init(&a);
             cmn_rargs_str(&a, "XGROUP");
             cmn_rargs_str(&a, "CREATE");
@@ -631,6 +775,26 @@ static void on_tick(uv_timer_t *t)
             cmn_rargs_str(a, ">");
         }
         lot_command(b, lot, a, on_stream);
+        cmn_rargs_init(a);
+        if (reclaim) {
+            cmn_rargs_str(a, "XAUTOCLAIM");
+            cmn_rargs_fmt(a, "pk:{%s}:provider", lot->id);
+            cmn_rargs_str(a, "billing");
+            cmn_rargs_str(a, b->consumer);
+            cmn_rargs_int(a, CLAIM_IDLE_MS);
+            cmn_rargs_str(a, "0-0");
+        } else {
+            cmn_rargs_str(a, "XREADGROUP");
+            cmn_rargs_str(a, "GROUP");
+            cmn_rargs_str(a, "billing");
+            cmn_rargs_str(a, b->consumer);
+            cmn_rargs_str(a, "COUNT");
+            cmn_rargs_int(a, BATCH);
+            cmn_rargs_str(a, "STREAMS");
+            cmn_rargs_fmt(a, "pk:{%s}:provider", lot->id);
+            cmn_rargs_str(a, ">");
+        }
+        lot_command(b, lot, a, on_provider);
         /* Take only as many due bills as there is room for charges in flight. */
         unsigned room = b->charges_in_flight < max ? max - b->charges_in_flight : 0;
         if (room > 0) {

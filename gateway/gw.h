@@ -33,6 +33,10 @@ enum {
     GW_LUA_PLATE_MIRROR,
     GW_LUA_BILL_GET,
     GW_LUA_BILL_REQUEST_CHARGE,
+    GW_LUA_BILL_REFUND,
+    GW_LUA_BILL_WAIVE,
+    GW_LUA_DRIVER_SETTLE,
+    GW_LUA_NOTIFY_QUEUE,
     GW_LUA_COUNT
 };
 
@@ -91,6 +95,7 @@ void gw_h_session_get(gw_t *gw, gw_http_req_t *req, const char *sid, size_t sid_
 void gw_h_session_paid(gw_t *gw, gw_http_req_t *req, const char *sid, size_t sid_len);
 void gw_h_drivers(gw_t *gw, gw_http_req_t *req, const char *rest, size_t rest_len);
 void gw_h_bills(gw_t *gw, gw_http_req_t *req, const char *rest, size_t rest_len);
+void gw_h_notify(gw_t *gw, gw_http_req_t *req, const char *provider, size_t n);
 void gw_h_healthz(gw_t *gw, gw_http_req_t *req);
 void gw_h_readyz(gw_t *gw, gw_http_req_t *req);
 void gw_h_metrics(gw_t *gw, gw_http_req_t *req);

@@ -1,7 +1,10 @@
 /*
- * Bills for staff (admin token): GET /v1/bills/{bill} (the bill, its fee explanation and its
- * history) and POST /v1/bills/{bill}/charge (charge it again now, e.g. once a driver fixed a
- * failed payment method).  A bill id is "<lot>~<n>~b".
+ * Bills for staff (admin token):
+ *   GET  /v1/bills/{bill}          the bill, its fee explanation and its history
+ *   POST /v1/bills/{bill}/charge   charge it again now (e.g. once a driver fixed a failed card)
+ *   POST /v1/bills/{bill}/refund   {"amount"?: minor units (default: all that is left), "reason"}
+ *   POST /v1/bills/{bill}/waive    {"reason"}: the charge was wrong; it is no longer owed
+ * A bill id is "<lot>~<n>~b".  Billing carries out charges and refunds through the provider.
  */
 #include <http_parser.h>
 #include <jansson.h>
@@ -9,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cmn/driver.h"
 #include "cmn/mem.h"
 #include "cmn/rargs.h"
 #include "gw.h"
@@ -20,6 +24,7 @@ typedef struct breq {
     char bill[100];
     char lot[65];
     char seq[24];
+    char driver[65];
 } breq_t;
 
 static void fail(breq_t *b, int status, const char *code, const char *msg)
@@ -106,6 +111,111 @@ static void on_charge(void *data, int status, redisReply *r)
     cmn_free(b);
 }
 
+static void on_refund(void *data, int status, redisReply *r)
+{
+    breq_t *b = data;
+    if (status != 0 || r == NULL || r->type != REDIS_REPLY_ARRAY)
+        return fail(b, 503, "unavailable", "Redis is unavailable");
+    const char *arg = cmn_reply_str(r, 1, NULL);
+    char msg[200];
+    if (cmn_reply_is(r, "unknown"))
+        return fail(b, 404, "not_found", "no such bill");
+    if (cmn_reply_is(r, "not_paid")) {
+        snprintf(msg, sizeof msg, "bill is %.40s: only a paid bill can be refunded", arg ? arg : "");
+        return fail(b, 409, "conflict", msg);
+    }
+    if (cmn_reply_is(r, "busy"))
+        return fail(b, 409, "conflict", "a refund of this bill is already under way");
+    if (cmn_reply_is(r, "too_much")) {
+        snprintf(msg, sizeof msg, "at most %.24s can be refunded", arg ? arg : "0");
+        return fail(b, 400, "bad_request", msg);
+    }
+    json_t *o = json_object();
+    json_object_set_new(o, "bill", json_string(b->bill));
+    json_object_set_new(o, "refund", json_string("requested"));
+    json_object_set_new(o, "amount", json_integer(arg ? strtoll(arg, NULL, 10) : 0));
+    gw_respond_json(b->req, 202, o);
+    cmn_free(b);
+}
+
+static void on_settled(void *data, int status, redisReply *r)
+{
+    gw_t *gw = data;
+    if (status == 0 && r != NULL && r->type == REDIS_REPLY_ARRAY &&
+        (cmn_reply_is(r, "ok") || cmn_reply_is(r, "again"))) {
+        const char *snap = cmn_reply_str(r, 1, NULL), *plates = cmn_reply_str(r, 2, NULL);
+        char driver[80];
+        if (snap != NULL && plates != NULL) {
+            cmn_snapshot_driver(snap, driver, sizeof driver);
+            cmn_driver_mirror(gw->redis, gw->scripts[GW_LUA_PLATE_MIRROR], driver, plates, snap);
+        }
+    }
+}
+
+static void on_waive(void *data, int status, redisReply *r)
+{
+    breq_t *b = data;
+    if (status != 0 || r == NULL || r->type != REDIS_REPLY_ARRAY)
+        return fail(b, 503, "unavailable", "Redis is unavailable");
+    if (cmn_reply_is(r, "unknown"))
+        return fail(b, 404, "not_found", "no such bill");
+    if (cmn_reply_is(r, "not_owed")) {
+        char msg[200];
+        const char *st = cmn_reply_str(r, 1, NULL);
+        snprintf(msg, sizeof msg, "bill is %.40s: nothing to waive", st ? st : "");
+        return fail(b, 409, "conflict", msg);
+    }
+    const char *driver = cmn_reply_str(r, 1, NULL);
+    if (driver != NULL && driver[0] != '\0') {
+        /* No longer owed: the driver's unpaid count, amount and overdue suspension follow. */
+        gw_conf_t *conf = gw_conf_ref(b->gw);
+        const cmn_cfg_credit_t *p = &conf->cfg->credit;
+        cmn_rargs_t a;
+        cmn_rargs_init(&a);
+        cmn_rargs_str(&a, "EVALSHA");
+        cmn_rargs_str(&a, cmn_redis_script_sha(b->gw->redis, b->gw->scripts[GW_LUA_DRIVER_SETTLE]));
+        cmn_rargs_str(&a, "5");
+        static const char *const parts[] = {"", ":unpaid", ":overdue", ":applied", ":history"};
+        for (int i = 0; i < 5; i++)
+            cmn_rargs_fmt(&a, "pk:drv:{%s}%s", driver, parts[i]);
+        cmn_rargs_str(&a, b->bill);
+        cmn_rargs_str(&a, "waived");
+        cmn_rargs_int(&a, gw_now(b->gw));
+        cmn_rargs_int(&a, 0);
+        cmn_rargs_int(&a, p->max_score);
+        cmn_redis_command(b->gw->redis, on_settled, b->gw, a.n, a.v, a.len);
+        gw_conf_unref(conf);
+    }
+    json_t *o = json_object();
+    json_object_set_new(o, "bill", json_string(b->bill));
+    json_object_set_new(o, "status", json_string("waived"));
+    gw_respond_json(b->req, 200, o);
+    cmn_free(b);
+}
+
+/* {"amount"?, "reason"} of a refund or waiver; reason required. */
+static int action_body(breq_t *b, char *reason, size_t reasonsz, long long *amount)
+{
+    json_error_t err;
+    json_t *doc = json_loadb(b->req->body, b->req->body_len, 0, &err);
+    json_t *r = doc ? json_object_get(doc, "reason") : NULL;
+    json_t *a = doc ? json_object_get(doc, "amount") : NULL;
+    int rc = -1;
+    *amount = -1;
+    if (!json_is_string(r) || json_string_length(r) < 1 || json_string_length(r) >= reasonsz)
+        goto out;
+    snprintf(reason, reasonsz, "%s", json_string_value(r));
+    if (a != NULL && !json_is_null(a)) {
+        if (!json_is_integer(a) || json_integer_value(a) <= 0)
+            goto out;
+        *amount = json_integer_value(a);
+    }
+    rc = 0;
+out:
+    json_decref(doc);
+    return rc;
+}
+
 void gw_h_bills(gw_t *gw, gw_http_req_t *req, const char *rest, size_t n)
 {
     const char *why;
@@ -122,12 +232,45 @@ void gw_h_bills(gw_t *gw, gw_http_req_t *req, const char *rest, size_t n)
     const char *slash = memchr(rest, '/', n);
     size_t idn = slash ? (size_t)(slash - rest) : n;
     int charge = slash != NULL && n - idn == 7 && memcmp(slash, "/charge", 7) == 0;
-    if ((slash != NULL && !charge) || parse(b, rest, idn) != 0)
+    int refund = slash != NULL && n - idn == 7 && memcmp(slash, "/refund", 7) == 0;
+    int waive = slash != NULL && n - idn == 6 && memcmp(slash, "/waive", 6) == 0;
+    if ((slash != NULL && !charge && !refund && !waive) || parse(b, rest, idn) != 0)
         return fail(b, 404, "not_found", "no such bill");
     if (gw->redis == NULL || !cmn_redis_ready(gw->redis))
         return fail(b, 503, "unavailable", "Redis is unavailable");
     cmn_rargs_t a;
     cmn_rargs_init(&a);
+    if (refund || waive) {
+        char reason[300];
+        long long amount;
+        if (req->method != HTTP_POST)
+            return fail(b, 405, "method_not_allowed", "use POST");
+        if (action_body(b, reason, sizeof reason, &amount) != 0)
+            return fail(b, 400, "bad_request",
+                        "the body must be {\"reason\": TEXT} (and for a refund, optionally "
+                        "\"amount\": a positive integer)");
+        cmn_rargs_str(&a, "EVALSHA");
+        cmn_rargs_str(&a, cmn_redis_script_sha(gw->redis, gw->scripts[refund ? GW_LUA_BILL_REFUND
+                                                                            : GW_LUA_BILL_WAIVE]));
+        cmn_rargs_str(&a, refund ? "3" : "4");
+        cmn_rargs_fmt(&a, "pk:{%s}:s:%s", b->lot, b->seq);
+        cmn_rargs_fmt(&a, "pk:{%s}:s:%s:h", b->lot, b->seq);
+        cmn_rargs_fmt(&a, "pk:{%s}:due", b->lot);
+        if (waive)
+            cmn_rargs_fmt(&a, "pk:{%s}:outbox", b->lot);
+        cmn_rargs_str(&a, b->seq);
+        if (refund) {
+            if (amount > 0)
+                cmn_rargs_int(&a, amount);
+            else
+                cmn_rargs_str(&a, "");
+        }
+        cmn_rargs_int(&a, gw_now(gw));
+        cmn_rargs_str(&a, reason);
+        if (cmn_redis_command(gw->redis, refund ? on_refund : on_waive, b, a.n, a.v, a.len) != 0)
+            fail(b, 503, "unavailable", "Redis is unavailable");
+        return;
+    }
     if (!charge) {
         if (req->method != HTTP_GET)
             return fail(b, 405, "method_not_allowed", "use GET");

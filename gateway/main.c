@@ -27,7 +27,7 @@
 static const char *const script_names[GW_LUA_COUNT] = {
     "entry",      "exit_lookup", "exit_commit", "session_get", "session_paid", "driver_put",
     "driver_get", "driver_del",  "driver_bill", "plate_claim", "plate_mirror", "bill_get",
-    "bill_request_charge"};
+    "bill_request_charge", "bill_refund", "bill_waive", "driver_settle", "notify_queue"};
 
 static gw_t gw;
 static uv_signal_t sig_term, sig_int, sig_hup;

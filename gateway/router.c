@@ -91,6 +91,11 @@ void gw_route(gw_http_req_t *req, void *data)
     }
     if (path_is(req, "/v1/drivers") || starts_with(req->url, plen, "/v1/drivers/"))
         return gw_h_drivers(gw, req, req->url + 11, req->url_len - 11);
+    if (starts_with(req->url, plen, "/v1/notify/")) {
+        if (req->method != HTTP_POST)
+            return method_not_allowed(req, "POST");
+        return gw_h_notify(gw, req, req->url + 11, plen - 11);
+    }
     if (starts_with(req->url, plen, "/v1/bills/"))
         return gw_h_bills(gw, req, req->url + 10, plen - 10);
     if (path_is(req, "/healthz"))

@@ -4,13 +4,27 @@
 -- KEYS: 1 bill record  2 history  3 due  4 outbox
 -- ARGV: 1 seq  2 now  3 lease (s)  4 consumer
 -- Returns {'charge', bill id, driver, provider, amount, currency, attempt, plate, transients}
+--       | {'refund', bill id, driver, provider, amount, currency, refund number, charge id}
 --       | {'overdue', bill id, driver, amount} | {'defaulted', bill id, driver, amount}
 --       | {'wait'} | {'done'}
 local rec, now, seq = KEYS[1], tonumber(ARGV[2]), ARGV[1]
 local f = redis.call('HMGET', rec, 'status', 'charging_until', 'overdue_at', 'default_at', 'bill',
                      'driver', 'provider', 'amount', 'currency', 'attempts', 'charge_requested',
-                     'plate', 'lot', 'next_at', 'transients')
+                     'plate', 'lot', 'next_at', 'transients', 'refund_requested',
+                     'provider_ref', 'refunds', 'refunding_until')
 local status = f[1]
+-- A refund asked for by staff: one at a time, under a lease like a charge.
+if f[16] and (status == 'paid' or status == 'paid_late' or status == 'refunded') then
+  if tonumber(f[19] or '0') > now then
+    redis.call('ZADD', KEYS[3], tonumber(f[19]), seq)
+    return {'wait'}
+  end
+  local n = tonumber(f[18] or '0') + 1
+  local lease_until = now + tonumber(ARGV[3])
+  redis.call('HSET', rec, 'refunding_until', tostring(lease_until))
+  redis.call('ZADD', KEYS[3], lease_until, seq)
+  return {'refund', f[5] or '', f[6] or '', f[7] or '', f[16], f[9] or '', tostring(n), f[17] or ''}
+end
 if not status or status == 'paid' or status == 'paid_late' or status == 'waived' or
    status == 'refunded' or status == 'alert' then
   redis.call('ZREM', KEYS[3], seq)

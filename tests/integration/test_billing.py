@@ -3,6 +3,7 @@ stripe-stateful-mock peer (npm) behind the fault-injecting proxy, and billing's 
 through its clock file instead of waiting for days."""
 import json
 import os
+import subprocess
 import time
 import unittest
 
@@ -228,3 +229,121 @@ class TestCrashes(BillingCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+WEBHOOK_SECRET = "whsec_integration_0123456789abcdef"
+
+
+def stripe_signature(payload, secret=WEBHOOK_SECRET, timestamp=None):
+    """Stripe-Signature made by Stripe's own Node library (npm `stripe`), not by us."""
+    script = ("const s = require('stripe')('sk_test_x');"
+              "process.stdout.write(s.webhooks.generateTestHeaderString("
+              "{payload: process.argv[1], secret: process.argv[2], timestamp: +process.argv[3]}))")
+    out = subprocess.run(["node", "-e", script, payload, secret,
+                          str(timestamp if timestamp is not None else int(time.time()))],
+                         capture_output=True, cwd=harness.ROOT, timeout=20, check=True)
+    return out.stdout.decode()
+
+
+class TestNotifications(BillingCase):
+    def setUp(self):
+        super().setUp()
+        with open(os.path.join(self.gw.dir, "secrets", "whsec"), "w") as f:
+            f.write(WEBHOOK_SECRET)
+        self.gw.write_config({
+            "providers.0.base_url": self.proxy.url,
+            "providers.0.webhook_secret": {"file": "secrets/whsec"},
+            "credit_policy": {"retry_minutes": [60]}})
+        self.gw.stop()
+        self.gw.start()
+
+    def event(self, bill, evt_id, kind="charge.succeeded", ref="ch_notified"):
+        return json.dumps({"id": evt_id, "object": "event", "type": kind, "data": {"object": {
+            "id": ref, "object": "charge", "amount": 1000, "status": "succeeded",
+            "metadata": {"bill": bill}}}})
+
+    def post(self, payload, sig):
+        status, data, _ = self.gw.request("POST", "/v1/notify/stripe-test", payload.encode(),
+                                          {"Stripe-Signature": sig,
+                                           "Content-Type": "application/json"})
+        return status, json.loads(data)
+
+    def test_verified_once_and_applied(self):
+        self.driver("tok_chargeCustomerFail", "浙A70040")
+        b = self.stay("浙A70040")
+        self.wait_status(b["bill_id"], "retry_scheduled")
+        payload = self.event(b["bill_id"], "evt_1")
+        status, out = self.post(payload, stripe_signature(payload))
+        self.assertEqual((status, out["duplicate"]), (200, False))
+        # Delivered twice: acknowledged, queued once.
+        status, out = self.post(payload, stripe_signature(payload))
+        self.assertEqual((status, out["duplicate"]), (200, True))
+        self.assertEqual(len(self.redis.cmd("XRANGE", "pk:{LOT-A}:provider", "-", "+")), 1)
+        paid = self.wait_status(b["bill_id"], "paid")
+        self.assertEqual(paid["provider_ref"], "ch_notified")
+
+    def test_forged_stale_and_tampered_are_refused(self):
+        payload = self.event("LOT-A~1~b", "evt_2")
+        now = int(time.time())
+        cases = [
+            (payload, stripe_signature(payload, secret="whsec_someone_else")),
+            (payload, stripe_signature(payload, timestamp=now - 400)),
+            (payload.replace("1000", "1"), stripe_signature(payload)),
+            (payload, "t=%d" % now),
+            (payload, "v1=" + "0" * 64),
+        ]
+        for body, sig in cases:
+            status, out = self.post(body, sig)
+            self.assertEqual(status, 400, (sig, out))
+            self.assertEqual(out["error"], "bad_request")
+        self.assertEqual(self.redis.cmd("XLEN", "pk:{LOT-A}:provider"), 0)
+        # Several v1 values (a rotated secret): one valid is enough.
+        good = stripe_signature(payload)
+        t, v1 = good.split(",")
+        status, out = self.post(payload, "%s,v1=%s,%s" % (t, "ab" * 32, v1))
+        self.assertEqual(status, 200, out)
+        # A bill of nobody's lot: acknowledged, dropped.
+        other = self.event("NOWHERE~1~b", "evt_3")
+        status, out = self.post(other, stripe_signature(other))
+        self.assertEqual((status, out.get("ignored")), (200, "no bill of ours"))
+
+
+class TestRefundsAndWaivers(BillingCase):
+    def test_refund_in_part_then_in_full(self):
+        drv, _ = self.driver("tok_visa", "浙A70050")
+        b = self.stay("浙A70050", hours=4)
+        self.wait_status(b["bill_id"], "paid")
+        status, out = self.gw.admin("POST", "/v1/bills/%s/refund" % b["bill_id"],
+                                    {"amount": 100, "reason": "barrier fault"})
+        self.assertEqual(status, 202, out)
+        r = self.wait_status(b["bill_id"], "refunded")
+        self.assertEqual(r["refunded_amount"], "100")
+        status, out = self.gw.admin("POST", "/v1/bills/%s/refund" % b["bill_id"],
+                                    {"amount": b["amount"], "reason": "too much"})
+        self.assertEqual(status, 400)
+        status, out = self.gw.admin("POST", "/v1/bills/%s/refund" % b["bill_id"],
+                                    {"reason": "the rest"})
+        self.assertEqual(status, 202, out)
+        harness.wait_for(lambda: self.bill(b["bill_id"])["refunded_amount"] == str(b["amount"]))
+        charge = self.mock.charges(drv)[0]
+        status, c = self.mock.call("GET", "/v1/charges/" + charge["id"])
+        self.assertEqual(c["amount_refunded"], b["amount"])
+        status, out = self.gw.admin("POST", "/v1/bills/%s/refund" % b["bill_id"], {"reason": "x"})
+        self.assertEqual(status, 400)  # nothing left
+
+    def test_waive_restores_the_driver(self):
+        drv, _ = self.driver("tok_chargeCustomerFail", "浙A70060")
+        b = self.stay("浙A70060")
+        self.wait_status(b["bill_id"], "retry_scheduled")
+        self.advance(73 * H)
+        self.wait_status(b["bill_id"], "overdue")
+        harness.wait_for(lambda: self.drv(drv)["suspended"], what="suspension")
+        status, out = self.gw.admin("POST", "/v1/bills/%s/waive" % b["bill_id"],
+                                    {"reason": "camera misread the plate"})
+        self.assertEqual(status, 200, out)
+        harness.wait_for(lambda: not self.drv(drv)["suspended"], what="restored")
+        d = self.drv(drv)
+        self.assertEqual((d["unpaid_count"], d["score"]), (0, 700))
+        self.assertEqual(self.bill(b["bill_id"])["status"], "waived")
+        status, _ = self.gw.admin("POST", "/v1/bills/%s/waive" % b["bill_id"], {"reason": "again"})
+        self.assertEqual(status, 409)

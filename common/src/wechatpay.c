@@ -265,8 +265,7 @@ int cmn_wxpay_authorization(EVP_PKEY *merchant_key, const char *mchid, const cha
 
     ERR_set_mark();
     if (!is_token(mchid) || !is_token(serial_no) || !is_token(nonce) || !is_method(method) ||
-        !is_path(path_with_query) || timestamp < 0 || (body == NULL && body_len > 0) ||
-        out == NULL)
+        !is_path(path_with_query) || timestamp < 0 || (body == NULL && body_len > 0) || out == NULL)
         goto out;
     tslen = snprintf(ts, sizeof ts, "%" PRId64, timestamp);
     rc = CMN_ECRYPTO;
@@ -379,8 +378,8 @@ int cmn_wxpay_decrypt(const unsigned char apiv3_key[32], const char *associated_
                                         (int)aadlen) != 1)
         goto out;
     /* In place: the plaintext overwrites the ciphertext it came from, the tag after it stays. */
-    if (ctlen > 0 && (EVP_DecryptUpdate(ctx, buf, &outl, buf, (int)ctlen) != 1 ||
-                      (size_t)outl != ctlen))
+    if (ctlen > 0 &&
+        (EVP_DecryptUpdate(ctx, buf, &outl, buf, (int)ctlen) != 1 || (size_t)outl != ctlen))
         goto out;
     if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, GCM_TAG_LEN, buf + ctlen) != 1 ||
         EVP_DecryptFinal_ex(ctx, buf + ctlen, &outl) != 1)

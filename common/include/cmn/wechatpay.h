@@ -57,8 +57,8 @@ int cmn_wxpay_authorization(EVP_PKEY *merchant_key, const char *mchid, const cha
 
 /**
  * Verifies a response's or notification's signature (the Wechatpay-Signature header, strict
- * base64) over timestamp \n nonce \n body \n with the platform's RSA public key.  The timestamp must
- * be decimal digits and the nonce printable ASCII (1 to 64 bytes each), as WeChat sends them.
+ * base64) over timestamp \n nonce \n body \n with the platform's RSA public key.  The timestamp
+ * must be decimal digits and the nonce printable ASCII (1 to 64 bytes each), as WeChat sends them.
  * Returns 0 or CMN_ECRYPTO (any mismatch or malformed input).
  */
 int cmn_wxpay_verify(EVP_PKEY *platform_key, const char *timestamp, const char *nonce,

@@ -31,7 +31,7 @@
 #define TS 1700000000
 #define TS_STR "1700000000"
 #define PATH "/v3/vehicle/parking/parkings"
-#define BODY "{\"out_parking_no\":\"E1\",\"plate_number\":\"\xe7\xb2\xa4" "B88888\"}"
+#define BODY "{\"out_parking_no\":\"E1\",\"plate_number\":\"粤B88888\"}"
 #define SCHEMA "WECHATPAY2-SHA256-RSA2048 "
 
 struct keys {
@@ -114,13 +114,11 @@ static void gcm_encrypt_b64(const unsigned char key[32], const char *nonce, cons
     assert_non_null(ctx);
     assert_true(ptlen + 16 <= sizeof ct);
     assert_int_equal(EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL), 1);
-    assert_int_equal(EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, (int)strlen(nonce), NULL),
-                     1);
+    assert_int_equal(EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, (int)strlen(nonce), NULL), 1);
     assert_int_equal(EVP_EncryptInit_ex(ctx, NULL, NULL, key, (const unsigned char *)nonce), 1);
     if (aad != NULL && aad[0] != '\0')
-        assert_int_equal(EVP_EncryptUpdate(ctx, NULL, &len, (const unsigned char *)aad,
-                                           (int)strlen(aad)),
-                         1);
+        assert_int_equal(
+            EVP_EncryptUpdate(ctx, NULL, &len, (const unsigned char *)aad, (int)strlen(aad)), 1);
     len = 0;
     if (ptlen > 0)
         assert_int_equal(EVP_EncryptUpdate(ctx, ct, &len, pt, (int)ptlen), 1);
@@ -155,8 +153,7 @@ static char *pem_of(EVP_PKEY *key, enum pem_kind kind)
         ok = PEM_write_bio_PUBKEY(b, key);
         break;
     case PEM_PKCS1_PUBLIC:
-        enc = OSSL_ENCODER_CTX_new_for_pkey(key, EVP_PKEY_PUBLIC_KEY, "PEM", "type-specific",
-                                            NULL);
+        enc = OSSL_ENCODER_CTX_new_for_pkey(key, EVP_PKEY_PUBLIC_KEY, "PEM", "type-specific", NULL);
         ok = enc != NULL && OSSL_ENCODER_to_bio(enc, b);
         OSSL_ENCODER_CTX_free(enc);
         break;
@@ -189,8 +186,8 @@ static char *cert_pem_of(EVP_PKEY *key)
     assert_int_equal(X509_set_pubkey(x, key), 1);
     name = X509_get_subject_name(x);
     assert_int_equal(X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-                                                (const unsigned char *)"Tenpay.com Root CA", -1,
-                                                -1, 0),
+                                                (const unsigned char *)"Tenpay.com Root CA", -1, -1,
+                                                0),
                      1);
     assert_int_equal(X509_set_issuer_name(x, name), 1);
     assert_true(X509_sign(x, key, EVP_sha256()) > 0);
@@ -257,8 +254,8 @@ static void test_authorization_exact_format(void **state)
 
     (void)state;
     cmn_buf_init(&out, 4096);
-    assert_int_equal(cmn_wxpay_authorization(K.rsa, MCHID, SERIAL, "POST", PATH, BODY,
-                                             strlen(BODY), TS, NONCE, &out),
+    assert_int_equal(cmn_wxpay_authorization(K.rsa, MCHID, SERIAL, "POST", PATH, BODY, strlen(BODY),
+                                             TS, NONCE, &out),
                      0);
     assert_int_equal(parse_auth(out.base, &a), 0);
     assert_string_equal(a.mchid, MCHID);
@@ -313,22 +310,23 @@ static void test_authorization_tampering_breaks_signature(void **state)
     (void)state;
     cmn_buf_init(&out, 4096);
     cmn_buf_init(&again, 4096);
-    assert_int_equal(cmn_wxpay_authorization(K.rsa, MCHID, SERIAL, "POST", PATH, BODY,
-                                             strlen(BODY), TS, NONCE, &out),
+    assert_int_equal(cmn_wxpay_authorization(K.rsa, MCHID, SERIAL, "POST", PATH, BODY, strlen(BODY),
+                                             TS, NONCE, &out),
                      0);
     /* PKCS#1 v1.5 is deterministic: the same request signs to the same header. */
-    assert_int_equal(cmn_wxpay_authorization(K.rsa, MCHID, SERIAL, "POST", PATH, BODY,
-                                             strlen(BODY), TS, NONCE, &again),
+    assert_int_equal(cmn_wxpay_authorization(K.rsa, MCHID, SERIAL, "POST", PATH, BODY, strlen(BODY),
+                                             TS, NONCE, &again),
                      0);
     assert_string_equal(out.base, again.base);
     assert_int_equal(parse_auth(out.base, &a), 0);
 
     request_message(msg, sizeof msg, "POST", PATH, TS_STR, NONCE,
-                    "{\"out_parking_no\":\"E2\",\"plate_number\":\"\xe7\xb2\xa4" "B88888\"}");
+                    "{\"out_parking_no\":\"E2\",\"plate_number\":\"粤B88888\"}");
     assert_false(raw_verify_b64(K.rsa, msg, strlen(msg), a.signature));
     request_message(msg, sizeof msg, "POST", PATH, "1700000001", NONCE, BODY);
     assert_false(raw_verify_b64(K.rsa, msg, strlen(msg), a.signature));
-    request_message(msg, sizeof msg, "POST", PATH, TS_STR, "593BEC0C930BF1AFEB40B4A08C8FB243", BODY);
+    request_message(msg, sizeof msg, "POST", PATH, TS_STR, "593BEC0C930BF1AFEB40B4A08C8FB243",
+                    BODY);
     assert_false(raw_verify_b64(K.rsa, msg, strlen(msg), a.signature));
     request_message(msg, sizeof msg, "PUT", PATH, TS_STR, NONCE, BODY);
     assert_false(raw_verify_b64(K.rsa, msg, strlen(msg), a.signature));
@@ -350,16 +348,16 @@ static void test_authorization_appends_or_leaves_out_alone(void **state)
     (void)state;
     cmn_buf_init(&out, 4096);
     assert_int_equal(cmn_buf_puts(&out, "Authorization: "), 0);
-    assert_int_equal(cmn_wxpay_authorization(K.rsa, MCHID, SERIAL, "POST", PATH, BODY,
-                                             strlen(BODY), TS, NONCE, &out),
+    assert_int_equal(cmn_wxpay_authorization(K.rsa, MCHID, SERIAL, "POST", PATH, BODY, strlen(BODY),
+                                             TS, NONCE, &out),
                      0);
     assert_memory_equal(out.base, "Authorization: ", 15);
     assert_int_equal(parse_auth(out.base + 15, &a), 0);
 
     cmn_buf_init(&tiny, 100);
     assert_int_equal(cmn_buf_puts(&tiny, "keep"), 0);
-    assert_int_equal(cmn_wxpay_authorization(K.rsa, MCHID, SERIAL, "POST", PATH, BODY,
-                                             strlen(BODY), TS, NONCE, &tiny),
+    assert_int_equal(cmn_wxpay_authorization(K.rsa, MCHID, SERIAL, "POST", PATH, BODY, strlen(BODY),
+                                             TS, NONCE, &tiny),
                      CMN_ETOOBIG);
     assert_int_equal(tiny.len, 4);
     assert_string_equal(tiny.base, "keep");
@@ -518,8 +516,8 @@ static void test_verify_accepts_authorization_signature_as_peer_would(void **sta
     cmn_buf_init(&out, 4096);
     assert_int_equal(cmn_pem_private_key(pkcs8, strlen(pkcs8), &priv), 0);
     assert_int_equal(cmn_pem_public_key(cert, strlen(cert), &pub), 0);
-    assert_int_equal(cmn_wxpay_authorization(priv, MCHID, SERIAL, "POST", PATH, BODY,
-                                             strlen(BODY), TS, NONCE, &out),
+    assert_int_equal(cmn_wxpay_authorization(priv, MCHID, SERIAL, "POST", PATH, BODY, strlen(BODY),
+                                             TS, NONCE, &out),
                      0);
     assert_int_equal(parse_auth(out.base, &a), 0);
     request_message(msg, sizeof msg, "POST", PATH, TS_STR, NONCE, BODY);
@@ -538,8 +536,9 @@ static void test_decrypt_vector_from_node_library(void **state)
     /* Made with wechatpay-axios-plugin 0.9.6, an implementation nobody here wrote:
      *   Aes.AesGcm.encrypt(plaintext, "0123456789abcdefghijABCDEFGHIJ_-", "n0nce12chars", aad) */
     static const unsigned char key[32] = "0123456789abcdefghijABCDEFGHIJ_-";
-    const char *ct = "FFxAaQDFiIIWx5TQpNs6SV5bgwWytWsMYnrWq6q0ajgaLP3VtFMDqU1yjWbe5DOFylBtBSXVHxH9wK"
-                     "LAlo9iDf9+z2dkjmSI6A==";
+    const char *ct =
+        "FFxAaQDFiIIWx5TQpNs6SV5bgwWytWsMYnrWq6q0ajgaLP3VtFMDqU1yjWbe5DOFylBtBSXVHxH9wK"
+        "LAlo9iDf9+z2dkjmSI6A==";
     cmn_buf_t plain;
 
     (void)state;
@@ -552,8 +551,8 @@ static void test_decrypt_vector_from_node_library(void **state)
     assert_int_equal(cmn_wxpay_decrypt(key, "", "n0nce12chars", "wT9VOi5zFtew0NEGanhESw==", &plain),
                      0);
     assert_int_equal(plain.len, 0);
-    assert_int_equal(cmn_wxpay_decrypt(key, NULL, "n0nce12chars", "wT9VOi5zFtew0NEGanhESw==", &plain),
-                     0);
+    assert_int_equal(
+        cmn_wxpay_decrypt(key, NULL, "n0nce12chars", "wT9VOi5zFtew0NEGanhESw==", &plain), 0);
     assert_int_equal(plain.len, 0);
     cmn_buf_dispose(&plain);
 }
@@ -597,7 +596,8 @@ static void expect_decrypt_fails(const unsigned char *key, const char *aad, cons
 
 static void test_decrypt_rejects_tampering(void **state)
 {
-    const char *pt = "{\"out_trade_no\":\"T1\",\"trade_state\":\"SUCCESS\",\"amount\":{\"total\":500}}";
+    const char *pt =
+        "{\"out_trade_no\":\"T1\",\"trade_state\":\"SUCCESS\",\"amount\":{\"total\":500}}";
     size_t ptlen = strlen(pt);
     unsigned char ct[200], key2[32];
     char b64[300];
@@ -798,7 +798,8 @@ static void test_pem_refusals(void **state)
     char *ec_priv = pem_of(K.ec, PEM_PKCS8), *ec_pub = pem_of(K.ec, PEM_SPKI);
     char *small_cert = cert_pem_of(K.small);
     EVP_PKEY *key = NULL;
-    const char *garbage = "-----BEGIN PUBLIC KEY-----\nnot base64 at all\n-----END PUBLIC KEY-----\n";
+    const char *garbage =
+        "-----BEGIN PUBLIC KEY-----\nnot base64 at all\n-----END PUBLIC KEY-----\n";
 
     (void)state;
     /* The wrong half of a pair. */

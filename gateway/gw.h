@@ -7,7 +7,7 @@
 #include "cmn/config.h"
 #include "cmn/redis.h"
 #include "cmn/tariff.h"
-#include "http.h"
+#include "cmn/httpd.h"
 #include "metrics.h"
 
 /*
@@ -55,7 +55,7 @@ typedef struct gw {
     uv_loop_t *loop;
     gw_conf_t *conf; /* current */
     char *config_path;
-    gw_http_server_t *http;
+    cmn_httpd_t *http;
     cmn_redis_t *redis;
     int scripts[GW_LUA_COUNT];
     gw_tariff_entry_t *tariffs;
@@ -81,23 +81,23 @@ const cmn_tariff_t *gw_tariff_by_version(gw_t *gw, const char *version);
 const cmn_tariff_t *gw_tariff_learn(gw_t *gw, const char *version, const char *json, size_t len);
 
 /** Routes a request to its handler (router.c). */
-void gw_route(gw_http_req_t *req, void *data);
+void gw_route(cmn_httpd_req_t *req, void *data);
 
 /** Answers with a JSON error body {"error": code, "message": message}. */
-void gw_respond_error(gw_http_req_t *req, int status, const char *code, const char *fmt, ...)
+void gw_respond_error(cmn_httpd_req_t *req, int status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 /** Answers with a JSON body (the reference is consumed). */
-void gw_respond_json(gw_http_req_t *req, int status, json_t *body);
+void gw_respond_json(cmn_httpd_req_t *req, int status, json_t *body);
 
 /** Handlers (h_*.c). */
-void gw_h_events(gw_t *gw, gw_http_req_t *req);
-void gw_h_session_get(gw_t *gw, gw_http_req_t *req, const char *sid, size_t sid_len);
-void gw_h_session_paid(gw_t *gw, gw_http_req_t *req, const char *sid, size_t sid_len);
-void gw_h_drivers(gw_t *gw, gw_http_req_t *req, const char *rest, size_t rest_len);
-void gw_h_bills(gw_t *gw, gw_http_req_t *req, const char *rest, size_t rest_len);
-void gw_h_notify(gw_t *gw, gw_http_req_t *req, const char *provider, size_t n);
-void gw_h_healthz(gw_t *gw, gw_http_req_t *req);
-void gw_h_readyz(gw_t *gw, gw_http_req_t *req);
-void gw_h_metrics(gw_t *gw, gw_http_req_t *req);
+void gw_h_events(gw_t *gw, cmn_httpd_req_t *req);
+void gw_h_session_get(gw_t *gw, cmn_httpd_req_t *req, const char *sid, size_t sid_len);
+void gw_h_session_paid(gw_t *gw, cmn_httpd_req_t *req, const char *sid, size_t sid_len);
+void gw_h_drivers(gw_t *gw, cmn_httpd_req_t *req, const char *rest, size_t rest_len);
+void gw_h_bills(gw_t *gw, cmn_httpd_req_t *req, const char *rest, size_t rest_len);
+void gw_h_notify(gw_t *gw, cmn_httpd_req_t *req, const char *provider, size_t n);
+void gw_h_healthz(gw_t *gw, cmn_httpd_req_t *req);
+void gw_h_readyz(gw_t *gw, cmn_httpd_req_t *req);
+void gw_h_metrics(gw_t *gw, cmn_httpd_req_t *req);
 
 #endif

@@ -20,7 +20,7 @@
 
 typedef struct breq {
     gw_t *gw;
-    gw_http_req_t *req;
+    cmn_httpd_req_t *req;
     char bill[100];
     char lot[65];
     char seq[24];
@@ -216,7 +216,7 @@ out:
     return rc;
 }
 
-void gw_h_bills(gw_t *gw, gw_http_req_t *req, const char *rest, size_t n)
+void gw_h_bills(gw_t *gw, cmn_httpd_req_t *req, const char *rest, size_t n)
 {
     const char *why;
     gw_conf_t *conf = gw_conf_ref(gw);

@@ -34,7 +34,7 @@
 typedef struct dreq {
     gw_t *gw;
     gw_conf_t *conf;
-    gw_http_req_t *req;
+    cmn_httpd_req_t *req;
     char id[65];
     char plates[MAX_PLATES][CMN_PLATE_MAX];
     int nplates;
@@ -436,7 +436,7 @@ static void on_del(void *data, int status, redisReply *r)
     if (plates != NULL)
         gw_plates_mirror(d->gw, d->id, plates, "");
     cmn_log(CMN_LOG_INFO, "driver_removed", "driver %s removed", d->id);
-    gw_http_respond(d->req, 204, NULL, "", 0, NULL);
+    cmn_httpd_respond(d->req, 204, NULL, "", 0, NULL);
     dreq_free(d);
 }
 
@@ -468,7 +468,7 @@ static int query_plate(const char *q, size_t n, char *out, size_t outsz)
     return 0;
 }
 
-void gw_h_drivers(gw_t *gw, gw_http_req_t *req, const char *rest, size_t rest_len)
+void gw_h_drivers(gw_t *gw, cmn_httpd_req_t *req, const char *rest, size_t rest_len)
 {
     const char *why;
     gw_conf_t *conf = gw_conf_ref(gw);

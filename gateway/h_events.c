@@ -83,7 +83,7 @@ struct credit {
 typedef struct ev {
     gw_t *gw;
     gw_conf_t *conf;
-    gw_http_req_t *req;
+    cmn_httpd_req_t *req;
     const cmn_cfg_device_t *dev;
     const cmn_cfg_lot_t *lot;
     const cmn_cfg_lane_t *lane;
@@ -227,10 +227,10 @@ static void conflict(ev_t *e)
 
 /* ---- validation -------------------------------------------------------------------------- */
 
-static int bad(gw_t *gw, gw_http_req_t *req, const char *fmt, ...)
+static int bad(gw_t *gw, cmn_httpd_req_t *req, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-static int bad(gw_t *gw, gw_http_req_t *req, const char *fmt, ...)
+static int bad(gw_t *gw, cmn_httpd_req_t *req, const char *fmt, ...)
 {
     char msg[300];
     va_list ap;
@@ -292,7 +292,7 @@ static int read_plate(json_t *v, ev_t *e, char *out, int *unreadable, cmn_plate_
 static int validate(ev_t *e, json_t *doc)
 {
     gw_t *gw = e->gw;
-    gw_http_req_t *req = e->req;
+    cmn_httpd_req_t *req = e->req;
     json_t *v;
 
     if (!json_is_object(doc))
@@ -1210,7 +1210,7 @@ static void commit(ev_t *e, const char *outcome, const char *seq, const char *ex
 
 /* ---- entry point ------------------------------------------------------------------------- */
 
-void gw_h_events(gw_t *gw, gw_http_req_t *req)
+void gw_h_events(gw_t *gw, cmn_httpd_req_t *req)
 {
     const cmn_cfg_device_t *dev;
     const char *why;

@@ -25,7 +25,7 @@
 #define TOLERANCE_S 300
 #define NOTIFIED_RETENTION_S (30 * 86400)
 
-static void bad(gw_t *gw, gw_http_req_t *req, const char *why)
+static void bad(gw_t *gw, cmn_httpd_req_t *req, const char *why)
 {
     gw_metrics_error(&gw->metrics, "bad_request");
     cmn_log(CMN_LOG_WARN, "notification_refused", "%s", why);
@@ -91,7 +91,7 @@ static int stripe_verify(const cmn_secret_t *secret, const char *h, size_t hlen,
 
 struct nctx {
     gw_t *gw;
-    gw_http_req_t *req;
+    cmn_httpd_req_t *req;
 };
 
 static void on_queued(void *data, int status, redisReply *r)
@@ -110,7 +110,7 @@ static void on_queued(void *data, int status, redisReply *r)
     cmn_free(n);
 }
 
-static void ack_ignored(gw_http_req_t *req, const char *why)
+static void ack_ignored(cmn_httpd_req_t *req, const char *why)
 {
     json_t *o = json_object();
     json_object_set_new(o, "received", json_true());
@@ -125,11 +125,11 @@ static const char *str(json_t *o, const char *k)
 }
 
 static void stripe_notification(gw_t *gw, const cmn_config_t *cfg, const cmn_cfg_provider_t *p,
-                                gw_http_req_t *req)
+                                cmn_httpd_req_t *req)
 {
     size_t hlen;
     const char *why;
-    const char *h = gw_http_req_header(req, "Stripe-Signature", &hlen);
+    const char *h = cmn_httpd_req_header(req, "Stripe-Signature", &hlen);
     if (h == NULL)
         return bad(gw, req, "Stripe-Signature is missing");
     if (stripe_verify(&p->webhook_secret, h, hlen, req->body, req->body_len, gw_now(gw), &why) != 0)
@@ -191,7 +191,7 @@ static void stripe_notification(gw_t *gw, const cmn_config_t *cfg, const cmn_cfg
     }
 }
 
-void gw_h_notify(gw_t *gw, gw_http_req_t *req, const char *provider, size_t n)
+void gw_h_notify(gw_t *gw, cmn_httpd_req_t *req, const char *provider, size_t n)
 {
     char id[65];
     gw_conf_t *conf = gw_conf_ref(gw);

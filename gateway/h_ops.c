@@ -4,15 +4,15 @@
 #include "cmn/buf.h"
 #include "gw.h"
 
-void gw_h_healthz(gw_t *gw, gw_http_req_t *req)
+void gw_h_healthz(gw_t *gw, cmn_httpd_req_t *req)
 {
     (void)gw;
     static const char body[] = "{\"status\":\"ok\"}";
-    gw_http_respond(req, 200, "application/json", body, sizeof body - 1, NULL);
+    cmn_httpd_respond(req, 200, "application/json", body, sizeof body - 1, NULL);
 }
 
 /* Ready: Redis connected with every script loaded, and each lot's tariff stored there. */
-void gw_h_readyz(gw_t *gw, gw_http_req_t *req)
+void gw_h_readyz(gw_t *gw, cmn_httpd_req_t *req)
 {
     int redis = gw->redis != NULL && cmn_redis_ready(gw->redis);
     int ready = redis && gw->tariffs_stored && !gw->stopping;
@@ -25,7 +25,7 @@ void gw_h_readyz(gw_t *gw, gw_http_req_t *req)
     gw_respond_json(req, ready ? 200 : 503, o);
 }
 
-void gw_h_metrics(gw_t *gw, gw_http_req_t *req)
+void gw_h_metrics(gw_t *gw, cmn_httpd_req_t *req)
 {
     cmn_buf_t b;
     cmn_buf_init(&b, 1 << 20);
@@ -34,6 +34,6 @@ void gw_h_metrics(gw_t *gw, gw_http_req_t *req)
         gw_respond_error(req, 500, "internal", "metrics too large");
         return;
     }
-    gw_http_respond(req, 200, "text/plain; version=0.0.4", b.base, b.len, NULL);
+    cmn_httpd_respond(req, 200, "text/plain; version=0.0.4", b.base, b.len, NULL);
     cmn_buf_dispose(&b);
 }

@@ -26,7 +26,7 @@
 typedef struct sreq {
     gw_t *gw;
     gw_conf_t *conf;
-    gw_http_req_t *req;
+    cmn_httpd_req_t *req;
     const cmn_cfg_lot_t *lot;
     char sid[100];
     char seq[24];
@@ -85,7 +85,7 @@ static int parse_sid(const char *id, size_t n, sreq_t *s, char *lot, size_t lots
 }
 
 /* Authentication, the id, and the device's right to the session's lot: 0, or answered. */
-static sreq_t *begin(gw_t *gw, gw_http_req_t *req, const char *method, const char *id, size_t n)
+static sreq_t *begin(gw_t *gw, cmn_httpd_req_t *req, const char *method, const char *id, size_t n)
 {
     const cmn_cfg_device_t *dev;
     const char *why;
@@ -223,7 +223,7 @@ static void on_get(void *data, int status, redisReply *r)
     sreq_free(s);
 }
 
-void gw_h_session_get(gw_t *gw, gw_http_req_t *req, const char *id, size_t n)
+void gw_h_session_get(gw_t *gw, cmn_httpd_req_t *req, const char *id, size_t n)
 {
     sreq_t *s = begin(gw, req, "GET", id, n);
     if (s == NULL)
@@ -291,7 +291,7 @@ static void on_paid(void *data, int status, redisReply *r)
     sreq_free(s);
 }
 
-void gw_h_session_paid(gw_t *gw, gw_http_req_t *req, const char *id, size_t n)
+void gw_h_session_paid(gw_t *gw, cmn_httpd_req_t *req, const char *id, size_t n)
 {
     sreq_t *s = begin(gw, req, "POST", id, n);
     if (s == NULL)

@@ -197,12 +197,12 @@ static void on_stop(uv_signal_t *h, int signum)
         return;
     gw.stopping = 1;
     cmn_log(CMN_LOG_INFO, "stopping", "signal %d: finishing requests in flight", signum);
-    gw_http_server_close(gw.http, on_http_closed, NULL);
+    cmn_httpd_close(gw.http, on_http_closed, NULL);
 }
 
-static gw_http_config_t http_config(const cmn_config_t *cfg)
+static cmn_httpd_config_t http_config(const cmn_config_t *cfg)
 {
-    gw_http_config_t h = {
+    cmn_httpd_config_t h = {
         .host = cfg->gateway.listen.host,
         .port = cfg->gateway.listen.port,
         .max_header_bytes = (size_t)cfg->gateway.max_header_bytes,
@@ -246,8 +246,8 @@ static void on_reload(uv_signal_t *h, int signum)
     gw_conf_t *prev = gw.conf;
     gw.conf = c;
     gw_conf_unref(prev);
-    gw_http_config_t hc = http_config(cfg);
-    gw_http_server_set_limits(gw.http, &hc);
+    cmn_httpd_config_t hc = http_config(cfg);
+    cmn_httpd_set_limits(gw.http, &hc);
     if (cmn_redis_ready(gw.redis))
         store_tariffs(cfg);
     cmn_log(CMN_LOG_INFO, "reloaded", "configuration %s reloaded: %zu lots, %zu devices",
@@ -310,14 +310,14 @@ int main(int argc, char **argv)
     }
     cmn_redis_set_state_cb(gw.redis, on_redis_state, NULL);
 
-    gw_http_config_t hc = http_config(cfg);
-    rc = gw_http_server_start(gw.loop, &hc, gw_route, &gw, &gw.http);
+    cmn_httpd_config_t hc = http_config(cfg);
+    rc = cmn_httpd_start(gw.loop, &hc, gw_route, &gw, &gw.http);
     if (rc != 0) {
         fprintf(stderr, "gateway: cannot listen on %s:%d: %s\n", hc.host, hc.port,
                 cmn_strerror(rc));
         return 1;
     }
-    int port = gw_http_server_port(gw.http);
+    int port = cmn_httpd_port(gw.http);
     if (port_file != NULL) {
         char tmp[4096];
         snprintf(tmp, sizeof tmp, "%s.tmp", port_file);

@@ -120,7 +120,7 @@ int gw_metrics_render(const gw_t *gw, cmn_buf_t *out)
                              (unsigned long long)m->errors[i]);
 
     if (gw->http != NULL) {
-        const gw_http_stats_t *h = gw_http_server_stats(gw->http);
+        const cmn_httpd_stats_t *h = cmn_httpd_stats(gw->http);
         rc |= cmn_buf_printf(
             out,
             "# HELP park_gateway_connections Open client connections.\n"

@@ -14,19 +14,19 @@
 #include "cmn/mem.h"
 #include "gw.h"
 
-void gw_respond_json(gw_http_req_t *req, int status, json_t *body)
+void gw_respond_json(cmn_httpd_req_t *req, int status, json_t *body)
 {
     char *text = cmn_json_dump(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(body);
     if (text == NULL) {
-        gw_http_respond(req, 500, "application/json", "{\"error\":\"internal\"}", 20, NULL);
+        cmn_httpd_respond(req, 500, "application/json", "{\"error\":\"internal\"}", 20, NULL);
         return;
     }
-    gw_http_respond(req, status, "application/json", text, strlen(text), NULL);
+    cmn_httpd_respond(req, status, "application/json", text, strlen(text), NULL);
     cmn_free(text);
 }
 
-void gw_respond_error(gw_http_req_t *req, int status, const char *code, const char *fmt, ...)
+void gw_respond_error(cmn_httpd_req_t *req, int status, const char *code, const char *fmt, ...)
 {
     char msg[512];
     va_list ap;
@@ -40,13 +40,13 @@ void gw_respond_error(gw_http_req_t *req, int status, const char *code, const ch
 }
 
 /* The path without its query. */
-static size_t path_len(const gw_http_req_t *req)
+static size_t path_len(const cmn_httpd_req_t *req)
 {
     const char *q = memchr(req->url, '?', req->url_len);
     return q ? (size_t)(q - req->url) : req->url_len;
 }
 
-static int path_is(const gw_http_req_t *req, const char *p)
+static int path_is(const cmn_httpd_req_t *req, const char *p)
 {
     size_t n = strlen(p);
     return path_len(req) == n && memcmp(req->url, p, n) == 0;
@@ -58,12 +58,12 @@ static int starts_with(const char *s, size_t len, const char *prefix)
     return len >= n && memcmp(s, prefix, n) == 0;
 }
 
-static void method_not_allowed(gw_http_req_t *req, const char *allowed)
+static void method_not_allowed(cmn_httpd_req_t *req, const char *allowed)
 {
     gw_respond_error(req, 405, "method_not_allowed", "use %s", allowed);
 }
 
-void gw_route(gw_http_req_t *req, void *data)
+void gw_route(cmn_httpd_req_t *req, void *data)
 {
     gw_t *gw = data;
     size_t plen = path_len(req);
@@ -108,13 +108,13 @@ void gw_route(gw_http_req_t *req, void *data)
     gw_respond_error(req, 404, "not_found", "no such resource");
 }
 
-int gw_auth_device(gw_t *gw, const cmn_config_t *cfg, const gw_http_req_t *req,
+int gw_auth_device(gw_t *gw, const cmn_config_t *cfg, const cmn_httpd_req_t *req,
                    const char *method, const cmn_cfg_device_t **dev, const char **why)
 {
     size_t dlen, tlen, slen;
-    const char *d = gw_http_req_header(req, "X-Park-Device", &dlen);
-    const char *ts = gw_http_req_header(req, "X-Park-Timestamp", &tlen);
-    const char *sig = gw_http_req_header(req, "X-Park-Signature", &slen);
+    const char *d = cmn_httpd_req_header(req, "X-Park-Device", &dlen);
+    const char *ts = cmn_httpd_req_header(req, "X-Park-Timestamp", &tlen);
+    const char *sig = cmn_httpd_req_header(req, "X-Park-Signature", &slen);
     char device[65], tsbuf[24];
     unsigned char given[32];
 
@@ -170,10 +170,10 @@ int gw_auth_device(gw_t *gw, const cmn_config_t *cfg, const gw_http_req_t *req,
     return 0;
 }
 
-int gw_auth_admin(const cmn_config_t *cfg, const gw_http_req_t *req, const char **why)
+int gw_auth_admin(const cmn_config_t *cfg, const cmn_httpd_req_t *req, const char **why)
 {
     size_t len;
-    const char *h = gw_http_req_header(req, "Authorization", &len);
+    const char *h = cmn_httpd_req_header(req, "Authorization", &len);
     const cmn_secret_t *tok = &cfg->gateway.admin_token;
     if (tok->len == 0) {
         *why = "the admin API is off: no gateway.admin_token is configured";

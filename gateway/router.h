@@ -2,7 +2,7 @@
 #define GW_ROUTER_H
 
 #include "cmn/config.h"
-#include "http.h"
+#include "cmn/httpd.h"
 
 struct gw;
 
@@ -12,10 +12,10 @@ struct gw;
  * body matches its key (compared in constant time).  Returns 0 and *dev, or -1 and *why (a static
  * text for the 401 answer).
  */
-int gw_auth_device(struct gw *gw, const cmn_config_t *cfg, const gw_http_req_t *req,
+int gw_auth_device(struct gw *gw, const cmn_config_t *cfg, const cmn_httpd_req_t *req,
                    const char *method, const cmn_cfg_device_t **dev, const char **why);
 
 /** Checks `Authorization: Bearer <admin token>`.  Returns 0, or -1 and *why. */
-int gw_auth_admin(const cmn_config_t *cfg, const gw_http_req_t *req, const char **why);
+int gw_auth_admin(const cmn_config_t *cfg, const cmn_httpd_req_t *req, const char **why);
 
 #endif

@@ -318,10 +318,11 @@ int cmn_wxpay_verify(EVP_PKEY *platform_key, const char *timestamp, const char *
     if (!is_usable_rsa(platform_key) || !is_timestamp(timestamp) || !is_token(nonce) ||
         signature_b64 == NULL || (body == NULL && body_len > 0))
         goto out;
-    if (b64_decode(signature_b64, &sig, &siglen) != 0)
-        goto out;
-    /* An RSA signature is exactly as long as the modulus; anything else is not one. */
-    if (siglen != (size_t)EVP_PKEY_get_size(platform_key))
+    /* An RSA signature is exactly as long as the modulus; anything else is not one, and a header a
+     * peer made long is refused before anything is allocated for it. */
+    if (strlen(signature_b64) != ((size_t)EVP_PKEY_get_size(platform_key) + 2) / 3 * 4 ||
+        b64_decode(signature_b64, &sig, &siglen) != 0 ||
+        siglen != (size_t)EVP_PKEY_get_size(platform_key))
         goto out;
     md = EVP_MD_CTX_new();
     if (md == NULL || !rsa_sha256_init(md, platform_key, 1))

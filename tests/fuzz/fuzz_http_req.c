@@ -1,6 +1,6 @@
 /*
- * libFuzzer harness for the gateway's HTTP request handling (gateway/http.c), through the loopback
- * connection of gateway/http_int.h: the same parser callbacks, limits, pipelining and response
+ * libFuzzer harness for the gateway's HTTP request handling (common/src/httpd.c), through the loopback
+ * connection of common/src/httpd_int.h: the same parser callbacks, limits, pipelining and response
  * writer as a socket connection, fed from memory.
  *
  * The first input byte steers the run, the rest is what the client sends:
@@ -16,7 +16,7 @@
  * checks:
  *   - every request respects the limits: body_len <= max_body_bytes, url and headers within
  *     max_header_bytes; strings are NUL-terminated, names non-empty, values trimmed;
- *   - gw_http_req_header finds the first header of a name, case-insensitively;
+ *   - cmn_httpd_req_header finds the first header of a name, case-insensitively;
  *   - the output is a sequence of well-formed responses, one per request in request order
  *     (checked through the "r<i>" bodies), then at most one error response of the server, which
  *     is last and closes the connection; HEAD responses carry no body;
@@ -31,8 +31,8 @@
 #include <http_parser.h>
 
 #include "cmn/mem.h"
-#include "http.h"
-#include "http_int.h"
+#include "cmn/httpd.h"
+#include "httpd_int.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -50,7 +50,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 struct run {
     int hold;
-    gw_http_req_t *held;
+    cmn_httpd_req_t *held;
     size_t calls;     /* requests handed to the handler */
     size_t responded; /* responses given */
     int head[MAX_REQS];
@@ -62,7 +62,7 @@ static int is_sp(char ch)
     return ch == ' ' || ch == '\t';
 }
 
-static void check_request(const gw_http_req_t *req)
+static void check_request(const cmn_httpd_req_t *req)
 {
     size_t head_bytes = req->url_len;
 
@@ -73,7 +73,7 @@ static void check_request(const gw_http_req_t *req)
     CHECK(req->body_len <= MAX_BODY);
     CHECK(req->nheaders == 0 || req->headers != NULL);
     for (size_t i = 0; i < req->nheaders; i++) {
-        const gw_http_header_t *h = &req->headers[i];
+        const cmn_httpd_header_t *h = &req->headers[i];
         size_t len = 0;
         const char *v;
 
@@ -86,7 +86,7 @@ static void check_request(const gw_http_req_t *req)
             CHECK(!is_sp(h->value[0]) && !is_sp(h->value[h->value_len - 1]));
         head_bytes += h->name_len + h->value_len;
         /* The lookup returns the first header of that name. */
-        v = gw_http_req_header(req, h->name, &len);
+        v = cmn_httpd_req_header(req, h->name, &len);
         CHECK(v != NULL);
         for (size_t j = 0; j < i; j++) {
             if (req->headers[j].name_len == h->name_len &&
@@ -100,7 +100,7 @@ static void check_request(const gw_http_req_t *req)
     CHECK(head_bytes <= MAX_HEADER);
 }
 
-static void respond(struct run *r, gw_http_req_t *req)
+static void respond(struct run *r, cmn_httpd_req_t *req)
 {
     char body[32];
     size_t i = r->responded++;
@@ -109,10 +109,10 @@ static void respond(struct run *r, gw_http_req_t *req)
 
     if (i < MAX_REQS)
         r->status[i] = status;
-    gw_http_respond(req, status, "text/plain", body, (size_t)n, i % 2 ? "X-Seq: odd\r\n" : NULL);
+    cmn_httpd_respond(req, status, "text/plain", body, (size_t)n, i % 2 ? "X-Seq: odd\r\n" : NULL);
 }
 
-static void handler(gw_http_req_t *req, void *data)
+static void handler(cmn_httpd_req_t *req, void *data)
 {
     struct run *r = data;
 
@@ -127,22 +127,22 @@ static void handler(gw_http_req_t *req, void *data)
         respond(r, req);
 }
 
-static void release(struct run *r, gw__http_loopback_t *lb)
+static void release(struct run *r, cmn__httpd_loopback_t *lb)
 {
     if (r->held != NULL) {
-        gw_http_req_t *req = r->held;
+        cmn_httpd_req_t *req = r->held;
         r->held = NULL;
         respond(r, req);
-        gw__http_loopback_run(lb);
+        cmn__httpd_loopback_run(lb);
     }
 }
 
-static void drive(struct run *r, gw__http_loopback_t *lb, const uint8_t *data, size_t len)
+static void drive(struct run *r, cmn__httpd_loopback_t *lb, const uint8_t *data, size_t len)
 {
     size_t off = 0;
 
     while (off < len) {
-        size_t n = gw__http_loopback_feed(lb, data + off, len - off);
+        size_t n = cmn__httpd_loopback_feed(lb, data + off, len - off);
         off += n;
         if (r->held != NULL) {
             release(r, lb);
@@ -223,15 +223,15 @@ static size_t check_output(const struct run *r, const char *out, size_t len, int
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    gw_http_config_t cfg = {.host = "127.0.0.1",
+    cmn_httpd_config_t cfg = {.host = "127.0.0.1",
                             .max_header_bytes = MAX_HEADER,
                             .max_body_bytes = MAX_BODY,
                             .max_connections = 1,
                             .idle_timeout_ms = 1000,
                             .request_timeout_ms = 1000};
     struct run *r;
-    gw__http_loopback_t *lb;
-    const gw_http_stats_t *st;
+    cmn__httpd_loopback_t *lb;
+    const cmn_httpd_stats_t *st;
     const char *out;
     size_t split, out_len, nresp, by_class = 0;
     uint8_t ctl;
@@ -244,29 +244,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     split = (size_t)(ctl & 31) * size / 31;
     r = cmn_xcalloc(1, sizeof *r);
     r->hold = (ctl & 0x20) != 0;
-    lb = gw__http_loopback_new(&cfg, handler, r);
+    lb = cmn__httpd_loopback_new(&cfg, handler, r);
 
     drive(r, lb, data, split);
     drive(r, lb, data + split, size - split);
     if (ctl & 0x40)
-        gw__http_loopback_timeout(lb);
+        cmn__httpd_loopback_timeout(lb);
     if (ctl & 0x80)
-        gw__http_loopback_eof(lb);
-    CHECK(r->held == NULL || gw__http_loopback_busy(lb));
+        cmn__httpd_loopback_eof(lb);
+    CHECK(r->held == NULL || cmn__httpd_loopback_busy(lb));
 
-    out = gw__http_loopback_output(lb, &out_len);
-    nresp = check_output(r, out, out_len, gw__http_loopback_closed(lb));
-    st = gw__http_loopback_stats(lb);
+    out = cmn__httpd_loopback_output(lb, &out_len);
+    nresp = check_output(r, out, out_len, cmn__httpd_loopback_closed(lb));
+    st = cmn__httpd_loopback_stats(lb);
     CHECK(st->requests == r->calls);
     CHECK(r->calls == r->responded + (r->held != NULL));
     for (int i = 0; i < 6; i++)
         by_class += st->responses_by_class[i];
     CHECK(by_class == nresp);
 
-    gw__http_loopback_free(lb);
+    cmn__httpd_loopback_free(lb);
     if (r->held != NULL) {
         /* The connection is gone: this must only free the request. */
-        gw_http_respond(r->held, 200, NULL, NULL, 0, NULL);
+        cmn_httpd_respond(r->held, 200, NULL, NULL, 0, NULL);
     }
     cmn_free(r);
     return 0;

@@ -18,10 +18,11 @@
  *   - notification resources decrypted with AEAD_AES_256_GCM under the 32-byte APIv3 key
  *     (base64 ciphertext with the 16-byte tag at its end, the resource's 12-byte nonce and
  *     associated_data).
- * All functions are pure and thread-safe (no global state, OpenSSL's error queue is drained before
- * they return): RSA signing takes about a millisecond, so event-loop programs run it with
- * uv_queue_work.  None of them checks the 300-second timestamp window or the Wechatpay-Serial
- * header: that is the caller's policy, which knows the clock and the platform keys it trusts.
+ * All functions are pure and thread-safe (no global state; the errors they cause are removed from
+ * OpenSSL's error queue, errors queued before the call are kept): RSA signing takes about a
+ * millisecond, so event-loop programs run it with uv_queue_work.  None of them checks the
+ * 300-second timestamp window or the Wechatpay-Serial header: that is the caller's policy, which
+ * knows the clock and the platform keys it trusts.
  */
 
 /** The smallest RSA key accepted, as the scheme's name (…-RSA2048) says. */
@@ -33,8 +34,9 @@
  *   - cmn_pem_private_key: "PRIVATE KEY" (PKCS#8, as the merchant platform issues
  *     apiclient_key.pem) or "RSA PRIVATE KEY" (PKCS#1).  Encrypted keys are refused, never prompted
  *     for;
- *   - cmn_pem_public_key: "PUBLIC KEY" (SPKI, the WeChat Pay public key) or "CERTIFICATE" (the
- *     platform certificate's key; its dates and issuer are not checked here).
+ *   - cmn_pem_public_key: "PUBLIC KEY" (SPKI, the WeChat Pay public key), "RSA PUBLIC KEY"
+ *     (PKCS#1) or "CERTIFICATE" (the platform certificate's key; its dates and issuer are not
+ *     checked here).
  * Returns 0 or CMN_ECRYPTO (malformed, not RSA, too short).  Ownership: *out is the caller's
  * (EVP_PKEY_free); on failure *out is left untouched.
  */
@@ -58,7 +60,8 @@ int cmn_wxpay_authorization(EVP_PKEY *merchant_key, const char *mchid, const cha
 /**
  * Verifies a response's or notification's signature (the Wechatpay-Signature header, strict
  * base64) over timestamp \n nonce \n body \n with the platform's RSA public key.  The timestamp
- * must be decimal digits and the nonce printable ASCII (1 to 64 bytes each), as WeChat sends them.
+ * must be 1 to 20 decimal digits and the nonce 1 to 64 printable ASCII characters without '"', ','
+ * or '\\', as WeChat sends them.
  * Returns 0 or CMN_ECRYPTO (any mismatch or malformed input).
  */
 int cmn_wxpay_verify(EVP_PKEY *platform_key, const char *timestamp, const char *nonce,

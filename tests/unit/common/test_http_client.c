@@ -2,7 +2,7 @@
  * libcmn's HTTP client (common/src/http_client.c) against real loopback servers.
  *
  * Client and servers share one loop on the test's thread.  The server is the gateway's HTTP server
- * (gateway/http.h) with the handler below, which dispatches on the path: /echo answers with the
+ * (cmn/httpd.h) with the handler below, which dispatches on the path: /echo answers with the
  * request body and a few headers, /status/N with status N, /big/N with N bytes, /slow/MS after MS
  * milliseconds, /ordered/ID and /close/ID hold the request until the test lets go of it.  The
  * handler records what it saw (method, headers, body, arrival order, how many requests it held at
@@ -38,7 +38,7 @@
 #include "cmn/err.h"
 #include "cmn/http_client.h"
 #include "cmn/mem.h"
-#include "http.h"
+#include "cmn/httpd.h"
 
 #define MAX_REQS 16
 #define MAX_SEEN 32
@@ -74,7 +74,7 @@ struct seen {
 struct held {
     struct held *next;
     uv_timer_t timer;
-    gw_http_req_t *req;
+    cmn_httpd_req_t *req;
     struct fx *f;
     int id;
     int answered;
@@ -111,7 +111,7 @@ struct fx {
     int hook_rc;
 
     /* gateway server */
-    gw_http_server_t *srv;
+    cmn_httpd_t *srv;
     int port;
     int srv_done;
     struct seen seen[MAX_SEEN];
@@ -140,10 +140,10 @@ static struct fx F;
 
 /* ---- gateway server: handler ---- */
 
-static void copy_header(const gw_http_req_t *req, const char *name, char *dst, size_t n, int *has)
+static void copy_header(const cmn_httpd_req_t *req, const char *name, char *dst, size_t n, int *has)
 {
     size_t len = 0;
-    const char *v = gw_http_req_header(req, name, &len);
+    const char *v = cmn_httpd_req_header(req, name, &len);
 
     if (has != NULL)
         *has = v != NULL;
@@ -158,7 +158,7 @@ static void answer(struct held *h)
     h->answered = 1;
     h->f->outstanding--;
     uv_timer_stop(&h->timer);
-    gw_http_respond(h->req, 200, "text/plain", body, strlen(body), NULL);
+    cmn_httpd_respond(h->req, 200, "text/plain", body, strlen(body), NULL);
 }
 
 static void on_held_timer(uv_timer_t *t)
@@ -166,7 +166,7 @@ static void on_held_timer(uv_timer_t *t)
     answer(t->data);
 }
 
-static struct held *hold(struct fx *f, gw_http_req_t *req, int id)
+static struct held *hold(struct fx *f, cmn_httpd_req_t *req, int id)
 {
     struct held *h = cmn_xcalloc(1, sizeof *h);
 
@@ -199,7 +199,7 @@ static void close_client(struct fx *f)
     f->client = NULL;
 }
 
-static void handler(gw_http_req_t *req, void *data)
+static void handler(cmn_httpd_req_t *req, void *data)
 {
     struct fx *f = data;
     char url[64];
@@ -214,21 +214,21 @@ static void handler(gw_http_req_t *req, void *data)
         copy_header(req, "Content-Type", s->ctype, sizeof s->ctype, &s->has_ctype);
         copy_header(req, "X-One", s->xone, sizeof s->xone, NULL);
         copy_header(req, "X-Two", s->xtwo, sizeof s->xtwo, NULL);
-        s->has_expect = gw_http_req_header(req, "Expect", NULL) != NULL;
-        s->has_clen = gw_http_req_header(req, "Content-Length", NULL) != NULL;
+        s->has_expect = cmn_httpd_req_header(req, "Expect", NULL) != NULL;
+        s->has_clen = cmn_httpd_req_header(req, "Content-Length", NULL) != NULL;
         s->body_len = req->body_len;
     }
     if (strcmp(url, "/echo") == 0) {
-        gw_http_respond(req, 200, "application/octet-stream", req->body, req->body_len,
+        cmn_httpd_respond(req, 200, "application/octet-stream", req->body, req->body_len,
                         "X-Reply: yes\r\nX-Dup: first\r\nX-Dup:   last  \r\n");
     } else if (sscanf(url, "/status/%ld", &n) == 1) {
         char body[32];
         snprintf(body, sizeof body, "status %ld", n);
-        gw_http_respond(req, (int)n, "text/plain", body, strlen(body), NULL);
+        cmn_httpd_respond(req, (int)n, "text/plain", body, strlen(body), NULL);
     } else if (sscanf(url, "/big/%ld", &n) == 1) {
         char *big = cmn_xalloc((size_t)n);
         memset(big, 'b', (size_t)n);
-        gw_http_respond(req, 200, "text/plain", big, (size_t)n, NULL);
+        cmn_httpd_respond(req, 200, "text/plain", big, (size_t)n, NULL);
         cmn_free(big);
     } else if (sscanf(url, "/slow/%ld", &n) == 1) {
         struct held *h = hold(f, req, 0);
@@ -242,7 +242,7 @@ static void handler(gw_http_req_t *req, void *data)
         if (++f->nclose == f->close_after)
             close_client(f);
     } else {
-        gw_http_respond(req, 404, "text/plain", "no", 2, NULL);
+        cmn_httpd_respond(req, 404, "text/plain", "no", 2, NULL);
     }
 }
 
@@ -504,7 +504,7 @@ static void shutdown_all(struct fx *f)
     if (f->client != NULL)
         close_client(f);
     if (f->srv != NULL) {
-        gw_http_server_close(f->srv, on_srv_done, f);
+        cmn_httpd_close(f->srv, on_srv_done, f);
         f->srv = NULL;
     }
     if (f->raw_on) {
@@ -545,7 +545,7 @@ static void finish(struct fx *f)
 static int setup(void **state)
 {
     struct fx *f = &F;
-    gw_http_config_t cfg = {.host = "127.0.0.1",
+    cmn_httpd_config_t cfg = {.host = "127.0.0.1",
                             .port = 0,
                             .max_header_bytes = 8192,
                             .max_body_bytes = 4 << 20,
@@ -564,9 +564,9 @@ static int setup(void **state)
     f->watchdog.data = f;
     uv_timer_start(&f->watchdog, on_watchdog, WATCHDOG_MS, 0);
     uv_unref((uv_handle_t *)&f->watchdog);
-    if (gw_http_server_start(&f->loop, &cfg, handler, f, &f->srv) != 0)
+    if (cmn_httpd_start(&f->loop, &cfg, handler, f, &f->srv) != 0)
         return -1;
-    f->port = gw_http_server_port(f->srv);
+    f->port = cmn_httpd_port(f->srv);
     *state = f;
     return 0;
 }
@@ -982,7 +982,7 @@ static void test_max_in_flight_fifo(void **state)
     assert_int_equal(st->queued, 0);
     assert_int_equal(st->completed, 6);
     /* Two connections, each reused: never more than max_in_flight. */
-    assert_int_equal(gw_http_server_stats(f->srv)->connections_accepted, 2);
+    assert_int_equal(cmn_httpd_stats(f->srv)->connections_accepted, 2);
     finish(f);
 }
 
@@ -1000,8 +1000,8 @@ static void test_keepalive_reuse(void **state)
         assert_int_equal(f->res[i].seq, i + 1);
         assert_header(&f->res[i], "Connection", "keep-alive");
     }
-    assert_int_equal(gw_http_server_stats(f->srv)->requests, 5);
-    assert_int_equal(gw_http_server_stats(f->srv)->connections_accepted, 1);
+    assert_int_equal(cmn_httpd_stats(f->srv)->requests, 5);
+    assert_int_equal(cmn_httpd_stats(f->srv)->connections_accepted, 1);
     finish(f);
 }
 
@@ -1159,7 +1159,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_invalid_arguments, setup, teardown),
     };
 
-    /* The gateway server writes to clients that may have gone (http.h). */
+    /* The gateway server writes to clients that may have gone (cmn/httpd.h). */
     signal(SIGPIPE, SIG_IGN);
     return cmocka_run_group_tests_name("common/http_client", tests, NULL, NULL);
 }

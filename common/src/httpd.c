@@ -1,5 +1,5 @@
 /*
- * The gateway's HTTP/1.1 server (contract in http.h).
+ * The platform's HTTP/1.1 server (contract in cmn/httpd.h), used by the gateway and the lpr-bridge.
  *
  * Design
  * ------
@@ -17,22 +17,22 @@
  * rest of a pipeline) makes the kernel send RST, and an RST can destroy the response before the
  * client reads it.
  *
- * Parsing.  http-parser is fed from a fixed input buffer of GW_HTTP_READ_BUF bytes.
+ * Parsing.  http-parser is fed from a fixed input buffer of CMN_HTTPD_READ_BUF bytes.
  * on_message_complete pauses the parser, so http_parser_execute() returns right after a request;
  * unparsed bytes (pipelining) stay in the buffer and the request goes to the handler.  Nothing more
  * is parsed until the handler has responded and the response is queued, which keeps responses in
  * request order without a reordering queue.  Parsing resumes on a later loop turn, never inside
- * gw_http_respond(), so a handler that responds at once is never re-entered.
+ * cmn_httpd_respond(), so a handler that responds at once is never re-entered.
  *
  * Reading.  The socket is read only while the input buffer is empty, so input is bounded by one
  * buffer per connection.  In IDLE and READING everything read is parsed at once.  In HANDLER the
  * buffer is filled at most once and reading stops: that one read is what notices a client that
  * resets the connection while the handler works, and pipelined bytes wait in the buffer.  Reading
- * also stops while unsent output is above GW_HTTP_HIGH_WATER and resumes below GW_HTTP_LOW_WATER.
+ * also stops while unsent output is above CMN_HTTPD_HIGH_WATER and resumes below CMN_HTTPD_LOW_WATER.
  *
  * Requests.  Each request owns its memory (struct req): url and header strings in one capped
  * buffer, the body in another.  When the connection dies while the handler holds a request, the
- * request is detached (req->conn = NULL) and gw_http_respond() only frees it.  So a connection is
+ * request is detached (req->conn = NULL) and cmn_httpd_respond() only frees it.  So a connection is
  * freed as soon as its two handles are closed, and a response never outlives its connection.
  *
  * Writing.  Responses are appended to c->out.  One place flushes output: the server's uv_idle pass
@@ -47,9 +47,9 @@
  * buffer.
  *
  * Loopback.  With srv == NULL the same connection code runs without socket, loop or timers
- * (http_int.h): the fuzzer drives it with bytes from memory.
+ * (httpd_int.h): the fuzzer drives it with bytes from memory.
  */
-#include "http.h"
+#include "cmn/httpd.h"
 
 #include <arpa/inet.h>
 #include <http_parser.h>
@@ -62,17 +62,17 @@
 #include "cmn/err.h"
 #include "cmn/log.h"
 #include "cmn/mem.h"
-#include "http_int.h"
+#include "httpd_int.h"
 
-#define GW_HTTP_READ_BUF (16 * 1024)
+#define CMN_HTTPD_READ_BUF (16 * 1024)
 #define GW_MAX_WRITE_PER_TURN (64 * 1024)
-#define GW_HTTP_HIGH_WATER (256 * 1024)
-#define GW_HTTP_LOW_WATER (64 * 1024)
+#define CMN_HTTPD_HIGH_WATER (256 * 1024)
+#define CMN_HTTPD_LOW_WATER (64 * 1024)
 /* Queued output of one connection; only a handler's own responses can reach it. */
-#define GW_HTTP_OUT_MAX (64 * 1024 * 1024)
-#define GW_HTTP_LINGER_MS 1000
-#define GW_HTTP_LINGER_BYTES (256 * 1024)
-#define GW_HTTP_BACKLOG 511
+#define CMN_HTTPD_OUT_MAX (64 * 1024 * 1024)
+#define CMN_HTTPD_LINGER_MS 1000
+#define CMN_HTTPD_LINGER_BYTES (256 * 1024)
+#define CMN_HTTPD_BACKLOG 511
 
 enum phase { PH_IDLE, PH_READING, PH_HANDLER, PH_DRAINING, PH_LINGER, PH_CLOSED };
 
@@ -87,13 +87,13 @@ struct span {
 struct conn;
 
 struct req {
-    gw_http_req_t pub; /* pub.internal points back here */
+    cmn_httpd_req_t pub; /* pub.internal points back here */
     struct conn *conn; /* NULL once the connection is gone */
     cmn_buf_t head;    /* url, then each name and value, each followed by a NUL */
     cmn_buf_t body;
     struct span *spans; /* offsets into head: head.base may move while it grows */
     size_t nspans, spans_cap;
-    gw_http_header_t *headers; /* built from spans once the header block is complete */
+    cmn_httpd_header_t *headers; /* built from spans once the header block is complete */
     size_t url_len;
     enum piece last;
     int headers_done; /* later header callbacks are chunked trailers, which are ignored */
@@ -105,10 +105,10 @@ struct conn {
     uv_timer_t timer; /* idle, request, drain or linger timeout, by phase */
     uv_write_t wreq;
     uv_shutdown_t sreq;
-    gw_http_server_t *srv; /* NULL: loopback */
-    const gw_http_config_t *cfg;
-    gw_http_stats_t *stats;
-    gw_http_handler_cb handler;
+    cmn_httpd_t *srv; /* NULL: loopback */
+    const cmn_httpd_config_t *cfg;
+    cmn_httpd_stats_t *stats;
+    cmn_httpd_handler_cb handler;
     void *hdata;
 
     enum phase phase;
@@ -140,17 +140,17 @@ struct conn {
     size_t out_pos;
     cmn_buf_t wbuf; /* with uv_write until on_write */
     size_t in_pos, in_len;
-    char in[GW_HTTP_READ_BUF];
+    char in[CMN_HTTPD_READ_BUF];
 };
 
-struct gw_http_server {
+struct cmn_httpd {
     uv_loop_t *loop;
     uv_tcp_t listener;
     uv_idle_t idle; /* runs the pending list before the loop polls again */
-    gw_http_config_t cfg;
-    gw_http_handler_cb handler;
+    cmn_httpd_config_t cfg;
+    cmn_httpd_handler_cb handler;
     void *data;
-    gw_http_stats_t stats;
+    cmn_httpd_stats_t stats;
     struct conn *conns;
     struct conn *pend_head, *pend_tail;
     size_t npending;
@@ -163,10 +163,10 @@ struct gw_http_server {
     void *done_data;
 };
 
-struct gw__http_loopback {
+struct cmn__httpd_loopback {
     struct conn c;
-    gw_http_config_t cfg;
-    gw_http_stats_t stats;
+    cmn_httpd_config_t cfg;
+    cmn_httpd_stats_t stats;
 };
 
 static void conn_close(struct conn *c);
@@ -218,7 +218,7 @@ static void req_free(struct req *r)
     cmn_free(r);
 }
 
-/* Limits are read when a request starts, so gw_http_server_set_limits applies from the next one. */
+/* Limits are read when a request starts, so cmn_httpd_set_limits applies from the next one. */
 static void conn_take_limits(struct conn *c)
 {
     c->lim_header = c->cfg->max_header_bytes;
@@ -228,8 +228,8 @@ static void conn_take_limits(struct conn *c)
     c->hdr_seen = 0;
 }
 
-static void conn_init(struct conn *c, gw_http_server_t *s, const gw_http_config_t *cfg,
-                      gw_http_stats_t *stats, gw_http_handler_cb handler, void *hdata)
+static void conn_init(struct conn *c, cmn_httpd_t *s, const cmn_httpd_config_t *cfg,
+                      cmn_httpd_stats_t *stats, cmn_httpd_handler_cb handler, void *hdata)
 {
     c->srv = s;
     c->cfg = cfg;
@@ -239,8 +239,8 @@ static void conn_init(struct conn *c, gw_http_server_t *s, const gw_http_config_
     c->phase = PH_IDLE;
     http_parser_init(&c->parser, HTTP_REQUEST);
     c->parser.data = c;
-    cmn_buf_init(&c->out, GW_HTTP_OUT_MAX);
-    cmn_buf_init(&c->wbuf, GW_HTTP_OUT_MAX);
+    cmn_buf_init(&c->out, CMN_HTTPD_OUT_MAX);
+    cmn_buf_init(&c->wbuf, CMN_HTTPD_OUT_MAX);
     conn_take_limits(c);
 }
 
@@ -254,7 +254,7 @@ static void conn_dispose(struct conn *c)
 
 /* ---- server lists --------------------------------------------------------------------- */
 
-static void conns_add(gw_http_server_t *s, struct conn *c)
+static void conns_add(cmn_httpd_t *s, struct conn *c)
 {
     c->prev = NULL;
     c->next = s->conns;
@@ -263,7 +263,7 @@ static void conns_add(gw_http_server_t *s, struct conn *c)
     s->conns = c;
 }
 
-static void conns_remove(gw_http_server_t *s, struct conn *c)
+static void conns_remove(cmn_httpd_t *s, struct conn *c)
 {
     if (c->prev != NULL)
         c->prev->next = c->next;
@@ -276,7 +276,7 @@ static void conns_remove(gw_http_server_t *s, struct conn *c)
 
 static void pending_remove(struct conn *c)
 {
-    gw_http_server_t *s = c->srv;
+    cmn_httpd_t *s = c->srv;
 
     if (!c->pending)
         return;
@@ -305,7 +305,7 @@ static int status_has_body(int status)
 /*
  * Appends one response to c->out.  On failure nothing is appended and the caller closes the
  * connection: the only failures are running out of memory and a handler's response beyond
- * GW_HTTP_OUT_MAX.
+ * CMN_HTTPD_OUT_MAX.
  */
 static int queue_response(struct conn *c, int status, const char *content_type, const char *body,
                           size_t body_len, const char *extra, int keep, int head_only)
@@ -315,7 +315,7 @@ static int queue_response(struct conn *c, int status, const char *content_type, 
 
     if (status < 100 || status > 599)
         status = 500;
-    rc = cmn_buf_printf(&c->out, "HTTP/1.1 %d %s\r\n", status, gw_http_status_text(status));
+    rc = cmn_buf_printf(&c->out, "HTTP/1.1 %d %s\r\n", status, cmn_httpd_status_text(status));
     if (rc == 0 && content_type != NULL)
         rc = cmn_buf_printf(&c->out, "Content-Type: %s\r\n", content_type);
     if (rc == 0 && status_has_body(status))
@@ -336,7 +336,7 @@ static int queue_response(struct conn *c, int status, const char *content_type, 
         return rc;
     }
     c->stats->responses_by_class[status / 100]++;
-    if (conn_unsent(c) >= GW_HTTP_HIGH_WATER)
+    if (conn_unsent(c) >= CMN_HTTPD_HIGH_WATER)
         c->out_blocked = 1;
     return 0;
 }
@@ -527,7 +527,7 @@ static int is_ws(char ch)
     return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n';
 }
 
-static const gw_http_header_t *find_header(const gw_http_header_t *h, size_t n, const char *name)
+static const cmn_httpd_header_t *find_header(const cmn_httpd_header_t *h, size_t n, const char *name)
 {
     size_t len = strlen(name);
 
@@ -592,7 +592,7 @@ static int on_headers_complete(http_parser *p)
 {
     struct conn *c = p->data;
     struct req *r = c->req;
-    const gw_http_header_t *expect;
+    const cmn_httpd_header_t *expect;
     int chunked = (p->flags & F_CHUNKED) != 0;
     int has_length = !chunked && (p->flags & F_CONTENTLENGTH) != 0;
 
@@ -735,7 +735,7 @@ static void conn_on_data(struct conn *c, size_t n)
     switch (c->phase) {
     case PH_LINGER:
         c->lingered += n;
-        if (c->lingered > GW_HTTP_LINGER_BYTES)
+        if (c->lingered > CMN_HTTPD_LINGER_BYTES)
             conn_close(c);
         return;
     case PH_IDLE:
@@ -870,7 +870,7 @@ static void conn_update_io(struct conn *c)
 }
 
 /* The server goes once its listener and every connection are closed. */
-static void server_maybe_finish(gw_http_server_t *s)
+static void server_maybe_finish(cmn_httpd_t *s)
 {
     if (s->closing && s->listener_closed && s->conns == NULL && !s->finishing) {
         s->finishing = 1;
@@ -881,7 +881,7 @@ static void server_maybe_finish(gw_http_server_t *s)
 static void on_conn_closed(uv_handle_t *h)
 {
     struct conn *c = h->data;
-    gw_http_server_t *s = c->srv;
+    cmn_httpd_t *s = c->srv;
 
     if (--c->open_handles > 0)
         return;
@@ -935,7 +935,7 @@ static void conn_shutdown(struct conn *c)
     }
     c->phase = PH_LINGER;
     c->lingered = 0;
-    timer_start(c, GW_HTTP_LINGER_MS);
+    timer_start(c, CMN_HTTPD_LINGER_MS);
     conn_update_io(c);
 }
 
@@ -1005,7 +1005,7 @@ static void on_write(uv_write_t *wreq, int status)
     /* Progress: a slow reader is not an idle one. */
     if (c->phase == PH_IDLE || c->phase == PH_DRAINING)
         timer_start(c, c->cfg->idle_timeout_ms);
-    if (c->out_blocked && conn_unsent(c) <= GW_HTTP_LOW_WATER) {
+    if (c->out_blocked && conn_unsent(c) <= CMN_HTTPD_LOW_WATER) {
         c->out_blocked = 0;
         conn_schedule(c); /* buffered requests may be parsed again */
     }
@@ -1026,7 +1026,7 @@ static void conn_run(struct conn *c)
 
 static void on_idle(uv_idle_t *h)
 {
-    gw_http_server_t *s = h->data;
+    cmn_httpd_t *s = h->data;
     size_t n = s->npending;
     struct conn *c;
 
@@ -1041,7 +1041,7 @@ static void on_idle(uv_idle_t *h)
 
 static void conn_schedule(struct conn *c)
 {
-    gw_http_server_t *s = c->srv;
+    cmn_httpd_t *s = c->srv;
 
     if (c->pending || c->phase == PH_CLOSED)
         return;
@@ -1069,7 +1069,7 @@ static void on_timer(uv_timer_t *t)
 
 /* ---- public API ----------------------------------------------------------------------- */
 
-void gw_http_respond(gw_http_req_t *pub, int status, const char *content_type, const char *body,
+void cmn_httpd_respond(cmn_httpd_req_t *pub, int status, const char *content_type, const char *body,
                      size_t body_len, const char *extra_headers)
 {
     struct req *r = pub->internal;
@@ -1096,9 +1096,9 @@ out:
     req_free(r);
 }
 
-const char *gw_http_req_header(const gw_http_req_t *req, const char *name, size_t *len)
+const char *cmn_httpd_req_header(const cmn_httpd_req_t *req, const char *name, size_t *len)
 {
-    const gw_http_header_t *h = find_header(req->headers, req->nheaders, name);
+    const cmn_httpd_header_t *h = find_header(req->headers, req->nheaders, name);
 
     if (h == NULL)
         return NULL;
@@ -1143,7 +1143,7 @@ static const struct {
     {505, "HTTP Version Not Supported"},
 };
 
-const char *gw_http_status_text(int status)
+const char *cmn_httpd_status_text(int status)
 {
     for (size_t i = 0; i < sizeof status_texts / sizeof status_texts[0]; i++) {
         if (status_texts[i].status == status)
@@ -1160,7 +1160,7 @@ const char *gw_http_status_text(int status)
 
 static void on_connection(uv_stream_t *listener, int status)
 {
-    gw_http_server_t *s = listener->data;
+    cmn_httpd_t *s = listener->data;
     struct conn *c;
 
     if (status < 0) {
@@ -1195,7 +1195,7 @@ static void on_connection(uv_stream_t *listener, int status)
 
 static void on_server_handle_closed(uv_handle_t *h)
 {
-    gw_http_server_t *s = h->data;
+    cmn_httpd_t *s = h->data;
     void (*done)(void *) = s->done;
     void *data = s->done_data;
 
@@ -1211,7 +1211,7 @@ static void on_server_handle_closed(uv_handle_t *h)
         done(data);
 }
 
-static void set_cfg(gw_http_server_t *s, const gw_http_config_t *cfg)
+static void set_cfg(cmn_httpd_t *s, const cmn_httpd_config_t *cfg)
 {
     s->cfg.max_header_bytes = cfg->max_header_bytes;
     s->cfg.max_body_bytes = cfg->max_body_bytes;
@@ -1220,10 +1220,10 @@ static void set_cfg(gw_http_server_t *s, const gw_http_config_t *cfg)
     s->cfg.request_timeout_ms = cfg->request_timeout_ms;
 }
 
-int gw_http_server_start(uv_loop_t *loop, const gw_http_config_t *cfg, gw_http_handler_cb handler,
-                         void *data, gw_http_server_t **out)
+int cmn_httpd_start(uv_loop_t *loop, const cmn_httpd_config_t *cfg, cmn_httpd_handler_cb handler,
+                         void *data, cmn_httpd_t **out)
 {
-    gw_http_server_t *s = cmn_xcalloc(1, sizeof *s);
+    cmn_httpd_t *s = cmn_xcalloc(1, sizeof *s);
     struct sockaddr_storage addr;
     int len = sizeof addr;
     int rc;
@@ -1253,7 +1253,7 @@ int gw_http_server_start(uv_loop_t *loop, const gw_http_config_t *cfg, gw_http_h
     rc = uv_tcp_bind(&s->listener, (const struct sockaddr *)&addr, 0);
     if (rc != 0)
         goto out;
-    rc = uv_listen((uv_stream_t *)&s->listener, GW_HTTP_BACKLOG, on_connection);
+    rc = uv_listen((uv_stream_t *)&s->listener, CMN_HTTPD_BACKLOG, on_connection);
     if (rc != 0)
         goto out;
     rc = uv_tcp_getsockname(&s->listener, (struct sockaddr *)&addr, &len);
@@ -1278,22 +1278,22 @@ out:
     return rc;
 }
 
-int gw_http_server_port(const gw_http_server_t *s)
+int cmn_httpd_port(const cmn_httpd_t *s)
 {
     return s->port;
 }
 
-void gw_http_server_set_limits(gw_http_server_t *s, const gw_http_config_t *cfg)
+void cmn_httpd_set_limits(cmn_httpd_t *s, const cmn_httpd_config_t *cfg)
 {
     set_cfg(s, cfg);
 }
 
-const gw_http_stats_t *gw_http_server_stats(const gw_http_server_t *s)
+const cmn_httpd_stats_t *cmn_httpd_stats(const cmn_httpd_t *s)
 {
     return &s->stats;
 }
 
-void gw_http_server_close(gw_http_server_t *s, void (*done)(void *data), void *data)
+void cmn_httpd_close(cmn_httpd_t *s, void (*done)(void *data), void *data)
 {
     struct conn *c, *next;
 
@@ -1325,12 +1325,12 @@ void gw_http_server_close(gw_http_server_t *s, void (*done)(void *data), void *d
     }
 }
 
-/* ---- loopback (http_int.h) ------------------------------------------------------------ */
+/* ---- loopback (httpd_int.h) ------------------------------------------------------------ */
 
-gw__http_loopback_t *gw__http_loopback_new(const gw_http_config_t *cfg, gw_http_handler_cb handler,
+cmn__httpd_loopback_t *cmn__httpd_loopback_new(const cmn_httpd_config_t *cfg, cmn_httpd_handler_cb handler,
                                            void *data)
 {
-    gw__http_loopback_t *lb = cmn_xcalloc(1, sizeof *lb);
+    cmn__httpd_loopback_t *lb = cmn_xcalloc(1, sizeof *lb);
 
     lb->cfg = *cfg;
     lb->cfg.host = NULL;
@@ -1341,7 +1341,7 @@ gw__http_loopback_t *gw__http_loopback_new(const gw_http_config_t *cfg, gw_http_
     return lb;
 }
 
-void gw__http_loopback_run(gw__http_loopback_t *lb)
+void cmn__httpd_loopback_run(cmn__httpd_loopback_t *lb)
 {
     struct conn *c = &lb->c;
 
@@ -1351,12 +1351,12 @@ void gw__http_loopback_run(gw__http_loopback_t *lb)
     }
 }
 
-size_t gw__http_loopback_feed(gw__http_loopback_t *lb, const void *data, size_t len)
+size_t cmn__httpd_loopback_feed(cmn__httpd_loopback_t *lb, const void *data, size_t len)
 {
     struct conn *c = &lb->c;
     size_t done = 0;
 
-    gw__http_loopback_run(lb);
+    cmn__httpd_loopback_run(lb);
     while (done < len && conn_can_read(c)) {
         uv_buf_t b;
         size_t k;
@@ -1368,47 +1368,47 @@ size_t gw__http_loopback_feed(gw__http_loopback_t *lb, const void *data, size_t 
         memcpy(b.base, (const char *)data + done, k);
         done += k;
         conn_on_data(c, k);
-        gw__http_loopback_run(lb);
+        cmn__httpd_loopback_run(lb);
     }
     return done;
 }
 
-void gw__http_loopback_eof(gw__http_loopback_t *lb)
+void cmn__httpd_loopback_eof(cmn__httpd_loopback_t *lb)
 {
-    gw__http_loopback_run(lb);
+    cmn__httpd_loopback_run(lb);
     if (conn_can_read(&lb->c))
         conn_on_eof(&lb->c);
-    gw__http_loopback_run(lb);
+    cmn__httpd_loopback_run(lb);
 }
 
-void gw__http_loopback_timeout(gw__http_loopback_t *lb)
+void cmn__httpd_loopback_timeout(cmn__httpd_loopback_t *lb)
 {
     conn_on_timeout(&lb->c);
-    gw__http_loopback_run(lb);
+    cmn__httpd_loopback_run(lb);
 }
 
-const char *gw__http_loopback_output(const gw__http_loopback_t *lb, size_t *len)
+const char *cmn__httpd_loopback_output(const cmn__httpd_loopback_t *lb, size_t *len)
 {
     *len = lb->c.out.len;
     return lb->c.out.base != NULL ? lb->c.out.base : "";
 }
 
-int gw__http_loopback_closed(const gw__http_loopback_t *lb)
+int cmn__httpd_loopback_closed(const cmn__httpd_loopback_t *lb)
 {
     return lb->c.phase == PH_CLOSED;
 }
 
-int gw__http_loopback_busy(const gw__http_loopback_t *lb)
+int cmn__httpd_loopback_busy(const cmn__httpd_loopback_t *lb)
 {
     return lb->c.hreq != NULL;
 }
 
-const gw_http_stats_t *gw__http_loopback_stats(const gw__http_loopback_t *lb)
+const cmn_httpd_stats_t *cmn__httpd_loopback_stats(const cmn__httpd_loopback_t *lb)
 {
     return &lb->stats;
 }
 
-void gw__http_loopback_free(gw__http_loopback_t *lb)
+void cmn__httpd_loopback_free(cmn__httpd_loopback_t *lb)
 {
     if (lb == NULL)
         return;

@@ -1,5 +1,5 @@
 /*
- * The gateway's HTTP server (gateway/http.c) on a real loop and real sockets.
+ * The platform's HTTP server (common/src/httpd.c) on a real loop and real sockets.
  *
  * Each test starts the server on 127.0.0.1, port 0, and runs its loop in a second thread; the test
  * itself is the client, on the main thread (so cmocka's assertions work), with blocking sockets
@@ -11,7 +11,7 @@
  * fails it.
  *
  * Exact splitting of input is not under a socket's control: those tests use the loopback
- * connection of gateway/http_int.h, which runs the same parsing code from memory.
+ * connection of common/src/httpd_int.h, which runs the same parsing code from memory.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -38,8 +38,8 @@
 
 #include "cmn/buf.h"
 #include "cmn/mem.h"
-#include "http.h"
-#include "http_int.h"
+#include "cmn/httpd.h"
+#include "httpd_int.h"
 
 #define RECV_TIMEOUT_MS 5000
 #define WATCHDOG_MS 20000
@@ -49,7 +49,7 @@
 
 struct fx {
     uv_loop_t loop;
-    gw_http_server_t *srv;
+    cmn_httpd_t *srv;
     uv_async_t async;
     uv_timer_t watchdog;
     uv_prepare_t prepare; /* publishes connections_open to the main thread before each poll */
@@ -66,7 +66,7 @@ struct fx {
     char events[MAX_EVENTS][96]; /* "h /url" (handed over), "r /url" (responded) */
     int nevents;
     long long open_at_respond; /* connections_open seen by the last deferred response */
-    gw_http_stats_t final;     /* taken just before the server is closed */
+    cmn_httpd_stats_t final;     /* taken just before the server is closed */
     int done_calls;
     int srv_freed;
     int watchdog_fired;
@@ -76,30 +76,30 @@ static struct fx F;
 
 struct deferred {
     uv_timer_t timer;
-    gw_http_req_t *req;
+    cmn_httpd_req_t *req;
     struct fx *f;
 };
 
-static void add_event(struct fx *f, char kind, const gw_http_req_t *req)
+static void add_event(struct fx *f, char kind, const cmn_httpd_req_t *req)
 {
     if (f->nevents < MAX_EVENTS)
         snprintf(f->events[f->nevents++], sizeof f->events[0], "%c %.*s", kind, (int)req->url_len,
                  req->url);
 }
 
-static size_t header_num(const gw_http_req_t *req, const char *name, size_t dflt)
+static size_t header_num(const cmn_httpd_req_t *req, const char *name, size_t dflt)
 {
     size_t len;
-    const char *v = gw_http_req_header(req, name, &len);
+    const char *v = cmn_httpd_req_header(req, name, &len);
 
     return v != NULL ? (size_t)strtoull(v, NULL, 10) : dflt;
 }
 
-static void respond_echo(struct fx *f, gw_http_req_t *req)
+static void respond_echo(struct fx *f, cmn_httpd_req_t *req)
 {
     cmn_buf_t b;
     size_t tlen = 0, big = header_num(req, "X-Big", 0);
-    const char *test = gw_http_req_header(req, "X-Test", &tlen);
+    const char *test = cmn_httpd_req_header(req, "X-Test", &tlen);
     int status = (int)header_num(req, "X-Status", 200);
 
     cmn_buf_init(&b, 4 << 20);
@@ -109,7 +109,7 @@ static void respond_echo(struct fx *f, gw_http_req_t *req)
         memset(xs, 'x', sizeof xs);
         while (b.len < big)
             cmn_buf_append(&b, xs, big - b.len < sizeof xs ? big - b.len : sizeof xs);
-        gw_http_respond(req, status, "text/plain", b.base, b.len, NULL);
+        cmn_httpd_respond(req, status, "text/plain", b.base, b.len, NULL);
     } else {
         cmn_buf_printf(&b, "{\"method\":\"%s\",\"url\":\"", http_method_str(req->method));
         cmn_buf_json_escape(&b, req->url, req->url_len);
@@ -118,7 +118,7 @@ static void respond_echo(struct fx *f, gw_http_req_t *req)
         cmn_buf_printf(&b, "\",\"body_len\":%zu,\"body\":\"", req->body_len);
         cmn_buf_json_escape(&b, req->body, req->body_len);
         cmn_buf_puts(&b, "\"}");
-        gw_http_respond(req, status, "application/json", b.base, b.len,
+        cmn_httpd_respond(req, status, "application/json", b.base, b.len,
                         status == 201 ? "Location: /made\r\n" : NULL);
     }
     cmn_buf_dispose(&b);
@@ -135,13 +135,13 @@ static void on_deferred(uv_timer_t *t)
     struct fx *f = d->f;
 
     f->open_at_respond =
-        f->srv_freed ? -1 : (long long)gw_http_server_stats(f->srv)->connections_open;
+        f->srv_freed ? -1 : (long long)cmn_httpd_stats(f->srv)->connections_open;
     respond_echo(f, d->req);
     uv_close((uv_handle_t *)t, free_deferred);
     sem_post(&f->responded);
 }
 
-static void handler(gw_http_req_t *req, void *data)
+static void handler(cmn_httpd_req_t *req, void *data)
 {
     struct fx *f = data;
     size_t delay = header_num(req, "X-Delay", 0);
@@ -151,12 +151,12 @@ static void handler(gw_http_req_t *req, void *data)
     add_event(f, 'h', req);
     /* Only the loop thread may touch the server: limits change from inside a handler. */
     if (max_body > 0) {
-        gw_http_config_t cfg = {.max_header_bytes = 8192,
+        cmn_httpd_config_t cfg = {.max_header_bytes = 8192,
                                 .max_body_bytes = max_body,
                                 .max_connections = 64,
                                 .idle_timeout_ms = 5000,
                                 .request_timeout_ms = 5000};
-        gw_http_server_set_limits(f->srv, &cfg);
+        cmn_httpd_set_limits(f->srv, &cfg);
     }
     if (req->body[req->body_len] != '\0')
         atomic_store(&f->bad_body, 1);
@@ -185,8 +185,8 @@ static void on_async(uv_async_t *a)
 {
     struct fx *f = a->data;
 
-    f->final = *gw_http_server_stats(f->srv);
-    gw_http_server_close(f->srv, on_server_done, f);
+    f->final = *cmn_httpd_stats(f->srv);
+    cmn_httpd_close(f->srv, on_server_done, f);
     uv_close((uv_handle_t *)a, NULL);
 }
 
@@ -196,7 +196,7 @@ static void on_prepare(uv_prepare_t *h)
     struct fx *f = h->data;
 
     if (!f->srv_freed)
-        atomic_store(&f->open_now, (long long)gw_http_server_stats(f->srv)->connections_open);
+        atomic_store(&f->open_now, (long long)cmn_httpd_stats(f->srv)->connections_open);
 }
 
 static void on_watchdog(uv_timer_t *t)
@@ -215,9 +215,9 @@ static void *loop_main(void *arg)
     return NULL;
 }
 
-static gw_http_config_t default_cfg(void)
+static cmn_httpd_config_t default_cfg(void)
 {
-    gw_http_config_t cfg = {.host = "127.0.0.1",
+    cmn_httpd_config_t cfg = {.host = "127.0.0.1",
                             .port = 0,
                             .max_header_bytes = 8192,
                             .max_body_bytes = 1 << 20,
@@ -227,7 +227,7 @@ static gw_http_config_t default_cfg(void)
     return cfg;
 }
 
-static void f_start(const gw_http_config_t *cfg)
+static void f_start(const cmn_httpd_config_t *cfg)
 {
     struct fx *f = &F;
 
@@ -235,8 +235,8 @@ static void f_start(const gw_http_config_t *cfg)
     assert_int_equal(sem_init(&f->handled, 0, 0), 0);
     assert_int_equal(sem_init(&f->responded, 0, 0), 0);
     assert_int_equal(uv_loop_init(&f->loop), 0);
-    assert_int_equal(gw_http_server_start(&f->loop, cfg, handler, f, &f->srv), 0);
-    f->port = gw_http_server_port(f->srv);
+    assert_int_equal(cmn_httpd_start(&f->loop, cfg, handler, f, &f->srv), 0);
+    f->port = cmn_httpd_port(f->srv);
     assert_true(f->port > 0);
     assert_int_equal(uv_async_init(&f->loop, &f->async, on_async), 0);
     f->async.data = f;
@@ -462,7 +462,7 @@ static const char *resp_text(int status, const char *ctype, const char *conn, co
     snprintf(
         expected_buf, sizeof expected_buf,
         "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nConnection: %s\r\n\r\n%s",
-        status, gw_http_status_text(status), ctype, strlen(body), conn, body);
+        status, cmn_httpd_status_text(status), ctype, strlen(body), conn, body);
     return expected_buf;
 }
 
@@ -494,7 +494,7 @@ static const char *error_resp(int status, const char *code, const char *message)
 
 static void test_get_simple(void **state)
 {
-    gw_http_config_t cfg = default_cfg();
+    cmn_httpd_config_t cfg = default_cfg();
     struct client a;
 
     (void)state;
@@ -518,7 +518,7 @@ static void test_get_simple(void **state)
 
 static void test_post_body(void **state)
 {
-    gw_http_config_t cfg = default_cfg();
+    cmn_httpd_config_t cfg = default_cfg();
     struct client a;
 
     (void)state;
@@ -539,7 +539,7 @@ static void test_post_body(void **state)
 
 static void test_chunked_body(void **state)
 {
-    gw_http_config_t cfg = default_cfg();
+    cmn_httpd_config_t cfg = default_cfg();
     struct client a;
 
     (void)state;
@@ -559,7 +559,7 @@ static void test_chunked_body(void **state)
 
 static void test_keep_alive(void **state)
 {
-    gw_http_config_t cfg = default_cfg();
+    cmn_httpd_config_t cfg = default_cfg();
     struct client a;
     char req[128], url[32];
 
@@ -583,7 +583,7 @@ static void test_keep_alive(void **state)
 
 static void test_pipelining_in_order(void **state)
 {
-    gw_http_config_t cfg = default_cfg();
+    cmn_httpd_config_t cfg = default_cfg();
     struct client a;
     static const char *const order[] = {"h /one", "r /one",   "h /two",
                                         "r /two", "h /three", "r /three"};
@@ -608,7 +608,7 @@ static void test_pipelining_in_order(void **state)
 
 static void test_pipelining_many(void **state)
 {
-    gw_http_config_t cfg = default_cfg();
+    cmn_httpd_config_t cfg = default_cfg();
     struct client a;
     cmn_buf_t all;
     char url[32];
@@ -632,7 +632,7 @@ static void test_pipelining_many(void **state)
 
 static void test_split_reads(void **state)
 {
-    gw_http_config_t cfg = default_cfg();
+    cmn_httpd_config_t cfg = default_cfg();
     struct client a;
     static const char *const pieces[] = {
         "GET /sp", "lit HTTP/1.1\r\nX-Te", "st:", "  ab", "cd  \r", "\n\r", "\n"};
@@ -650,7 +650,7 @@ static void test_split_reads(void **state)
 
 static void test_body_limit_content_length(void **state)
 {
-    gw_http_config_t cfg = default_cfg();
+    cmn_httpd_config_t cfg = default_cfg();
     struct client a;
 
     (void)state;
@@ -669,7 +669,7 @@ static void test_body_limit_content_length(void **state)
 
 static void test_body_limit_chunked(void **state)
 {
-    gw_http_config_t cfg = default_cfg();
+    cmn_httpd_config_t cfg = default_cfg();
     struct client a, b;
     char chunk[700];
 
@@ -712,7 +712,7 @@ static void test_body_limit_chunked(void **state)
 
 static void test_header_limit(void **state)
 {
-    gw_http_config_t cfg = default_cfg();
+    cmn_httpd_config_t cfg = default_cfg();
     struct client a, b;
     char req[3000];
 
@@ -755,7 +755,7 @@ static void test_header_limit(void **state)
 
 static void test_malformed(void **state)
 {
-    gw_http_config_t cfg = default_cfg();
+    cmn_httpd_config_t cfg = default_cfg();
     struct client a, b, c;
 
     (void)state;
@@ -791,7 +791,7 @@ static void test_malformed(void **state)
 
 static void test_bad_version(void **state)
 {
-    gw_http_config_t cfg = default_cfg();
+    cmn_httpd_config_t cfg = default_cfg();
     struct client a;
 
     (void)state;
@@ -805,7 +805,7 @@ static void test_bad_version(void **state)
 
 static void test_request_timeout(void **state)
 {
-    gw_http_config_t cfg = default_cfg();
+    cmn_httpd_config_t cfg = default_cfg();
     struct client a;
     long long t0;
 
@@ -829,7 +829,7 @@ static void test_request_timeout(void **state)
 
 static void test_idle_timeout(void **state)
 {
-    gw_http_config_t cfg = default_cfg();
+    cmn_httpd_config_t cfg = default_cfg();
     struct client a, b;
     long long t0;
 
@@ -854,7 +854,7 @@ static void test_idle_timeout(void **state)
 
 static void test_connection_cap(void **state)
 {
-    gw_http_config_t cfg = default_cfg();
+    cmn_httpd_config_t cfg = default_cfg();
     struct client a, b, c;
 
     (void)state;
@@ -885,7 +885,7 @@ static void test_connection_cap(void **state)
 
 static void test_http10(void **state)
 {
-    gw_http_config_t cfg = default_cfg();
+    cmn_httpd_config_t cfg = default_cfg();
     struct client a, b;
 
     (void)state;
@@ -907,7 +907,7 @@ static void test_http10(void **state)
 
 static void test_connection_close(void **state)
 {
-    gw_http_config_t cfg = default_cfg();
+    cmn_httpd_config_t cfg = default_cfg();
     struct client a;
 
     (void)state;
@@ -924,7 +924,7 @@ static void test_connection_close(void **state)
 
 static void test_head(void **state)
 {
-    gw_http_config_t cfg = default_cfg();
+    cmn_httpd_config_t cfg = default_cfg();
     struct client a;
     struct resp r;
 
@@ -946,7 +946,7 @@ static void test_head(void **state)
 
 static void test_expect_continue(void **state)
 {
-    gw_http_config_t cfg = default_cfg();
+    cmn_httpd_config_t cfg = default_cfg();
     struct client a;
     char buf[64];
 
@@ -972,7 +972,7 @@ static void test_expect_continue(void **state)
 
 static void test_large_response(void **state)
 {
-    gw_http_config_t cfg = default_cfg();
+    cmn_httpd_config_t cfg = default_cfg();
     struct client a;
     struct resp r;
 
@@ -994,7 +994,7 @@ static void test_large_response(void **state)
 
 static void test_backpressure(void **state)
 {
-    gw_http_config_t cfg = default_cfg();
+    cmn_httpd_config_t cfg = default_cfg();
     struct client a;
     cmn_buf_t all;
     struct resp r;
@@ -1029,7 +1029,7 @@ static void test_backpressure(void **state)
 
 static void test_set_limits(void **state)
 {
-    gw_http_config_t cfg = default_cfg();
+    cmn_httpd_config_t cfg = default_cfg();
     struct client a;
 
     (void)state;
@@ -1047,7 +1047,7 @@ static void test_set_limits(void **state)
 
 static void test_disconnect_reset_while_handler(void **state)
 {
-    gw_http_config_t cfg = default_cfg();
+    cmn_httpd_config_t cfg = default_cfg();
     struct client a;
     struct linger lg = {.l_onoff = 1, .l_linger = 0};
 
@@ -1069,7 +1069,7 @@ static void test_disconnect_reset_while_handler(void **state)
 
 static void test_respond_after_server_freed(void **state)
 {
-    gw_http_config_t cfg = default_cfg();
+    cmn_httpd_config_t cfg = default_cfg();
     struct client a;
     struct linger lg = {.l_onoff = 1, .l_linger = 0};
 
@@ -1090,7 +1090,7 @@ static void test_respond_after_server_freed(void **state)
 
 static void test_half_close_gets_response(void **state)
 {
-    gw_http_config_t cfg = default_cfg();
+    cmn_httpd_config_t cfg = default_cfg();
     struct client a;
 
     (void)state;
@@ -1105,7 +1105,7 @@ static void test_half_close_gets_response(void **state)
 
 static void test_graceful_close_inflight(void **state)
 {
-    gw_http_config_t cfg = default_cfg();
+    cmn_httpd_config_t cfg = default_cfg();
     struct client a, b;
 
     (void)state;
@@ -1135,45 +1135,45 @@ static void test_graceful_close_inflight(void **state)
 static void test_status_text(void **state)
 {
     (void)state;
-    assert_string_equal(gw_http_status_text(200), "OK");
-    assert_string_equal(gw_http_status_text(201), "Created");
-    assert_string_equal(gw_http_status_text(204), "No Content");
-    assert_string_equal(gw_http_status_text(400), "Bad Request");
-    assert_string_equal(gw_http_status_text(401), "Unauthorized");
-    assert_string_equal(gw_http_status_text(403), "Forbidden");
-    assert_string_equal(gw_http_status_text(404), "Not Found");
-    assert_string_equal(gw_http_status_text(405), "Method Not Allowed");
-    assert_string_equal(gw_http_status_text(408), "Request Timeout");
-    assert_string_equal(gw_http_status_text(409), "Conflict");
-    assert_string_equal(gw_http_status_text(413), "Payload Too Large");
-    assert_string_equal(gw_http_status_text(415), "Unsupported Media Type");
-    assert_string_equal(gw_http_status_text(431), "Request Header Fields Too Large");
-    assert_string_equal(gw_http_status_text(500), "Internal Server Error");
-    assert_string_equal(gw_http_status_text(503), "Service Unavailable");
-    assert_string_equal(gw_http_status_text(505), "HTTP Version Not Supported");
-    assert_string_equal(gw_http_status_text(451), "Unavailable For Legal Reasons");
-    assert_string_equal(gw_http_status_text(299), "Unknown");
-    assert_string_equal(gw_http_status_text(-1), "Unknown");
+    assert_string_equal(cmn_httpd_status_text(200), "OK");
+    assert_string_equal(cmn_httpd_status_text(201), "Created");
+    assert_string_equal(cmn_httpd_status_text(204), "No Content");
+    assert_string_equal(cmn_httpd_status_text(400), "Bad Request");
+    assert_string_equal(cmn_httpd_status_text(401), "Unauthorized");
+    assert_string_equal(cmn_httpd_status_text(403), "Forbidden");
+    assert_string_equal(cmn_httpd_status_text(404), "Not Found");
+    assert_string_equal(cmn_httpd_status_text(405), "Method Not Allowed");
+    assert_string_equal(cmn_httpd_status_text(408), "Request Timeout");
+    assert_string_equal(cmn_httpd_status_text(409), "Conflict");
+    assert_string_equal(cmn_httpd_status_text(413), "Payload Too Large");
+    assert_string_equal(cmn_httpd_status_text(415), "Unsupported Media Type");
+    assert_string_equal(cmn_httpd_status_text(431), "Request Header Fields Too Large");
+    assert_string_equal(cmn_httpd_status_text(500), "Internal Server Error");
+    assert_string_equal(cmn_httpd_status_text(503), "Service Unavailable");
+    assert_string_equal(cmn_httpd_status_text(505), "HTTP Version Not Supported");
+    assert_string_equal(cmn_httpd_status_text(451), "Unavailable For Legal Reasons");
+    assert_string_equal(cmn_httpd_status_text(299), "Unknown");
+    assert_string_equal(cmn_httpd_status_text(-1), "Unknown");
 }
 
 static void test_start_errors(void **state)
 {
     uv_loop_t loop;
-    gw_http_server_t *a = NULL, *b = (gw_http_server_t *)&loop; /* must become NULL */
-    gw_http_config_t cfg = default_cfg();
+    cmn_httpd_t *a = NULL, *b = (cmn_httpd_t *)&loop; /* must become NULL */
+    cmn_httpd_config_t cfg = default_cfg();
 
     (void)state;
     assert_int_equal(uv_loop_init(&loop), 0);
-    assert_int_equal(gw_http_server_start(&loop, &cfg, handler, NULL, &a), 0);
-    cfg.port = gw_http_server_port(a);
-    assert_int_equal(gw_http_server_start(&loop, &cfg, handler, NULL, &b), UV_EADDRINUSE);
+    assert_int_equal(cmn_httpd_start(&loop, &cfg, handler, NULL, &a), 0);
+    cfg.port = cmn_httpd_port(a);
+    assert_int_equal(cmn_httpd_start(&loop, &cfg, handler, NULL, &b), UV_EADDRINUSE);
     assert_null(b);
     cfg.port = 0;
     cfg.host = "not-an-address";
-    b = (gw_http_server_t *)&loop;
-    assert_int_equal(gw_http_server_start(&loop, &cfg, handler, NULL, &b), UV_EINVAL);
+    b = (cmn_httpd_t *)&loop;
+    assert_int_equal(cmn_httpd_start(&loop, &cfg, handler, NULL, &b), UV_EINVAL);
     assert_null(b);
-    gw_http_server_close(a, NULL, NULL);
+    cmn_httpd_close(a, NULL, NULL);
     assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
     assert_int_equal(uv_loop_close(&loop), 0);
 }
@@ -1187,7 +1187,7 @@ struct lb_seen {
     char test[32];
     char body[32];
     size_t nheaders;
-    gw_http_req_t *held;
+    cmn_httpd_req_t *held;
     int hold;
 };
 
@@ -1196,7 +1196,7 @@ static void copy_n(char *dst, size_t dstsz, const char *s, size_t n)
     snprintf(dst, dstsz, "%.*s", (int)n, s);
 }
 
-static void lb_handler(gw_http_req_t *req, void *data)
+static void lb_handler(cmn_httpd_req_t *req, void *data)
 {
     struct lb_seen *s = data;
     size_t n = 0;
@@ -1204,9 +1204,9 @@ static void lb_handler(gw_http_req_t *req, void *data)
 
     if (s->calls++ == 0) {
         copy_n(s->url, sizeof s->url, req->url, req->url_len);
-        v = gw_http_req_header(req, "host", &n);
+        v = cmn_httpd_req_header(req, "host", &n);
         copy_n(s->host, sizeof s->host, v != NULL ? v : "-", v != NULL ? n : 1);
-        v = gw_http_req_header(req, "X-TEST", &n);
+        v = cmn_httpd_req_header(req, "X-TEST", &n);
         copy_n(s->test, sizeof s->test, v != NULL ? v : "-", v != NULL ? n : 1);
         copy_n(s->body, sizeof s->body, req->body, req->body_len);
         s->nheaders = req->nheaders;
@@ -1215,7 +1215,7 @@ static void lb_handler(gw_http_req_t *req, void *data)
         s->held = req;
         return;
     }
-    gw_http_respond(req, 200, "text/plain", "ok", 2, NULL);
+    cmn_httpd_respond(req, 200, "text/plain", "ok", 2, NULL);
 }
 
 static const char LB_INPUT[] = "POST /path?q=1 HTTP/1.1\r\nHost: example\r\nX-Test:  split me \r\n"
@@ -1225,7 +1225,7 @@ static const char LB_OK[] = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nCont
 
 static void test_loopback_every_split(void **state)
 {
-    gw_http_config_t cfg = default_cfg();
+    cmn_httpd_config_t cfg = default_cfg();
     size_t len = sizeof LB_INPUT - 1;
     char want[512];
 
@@ -1233,55 +1233,55 @@ static void test_loopback_every_split(void **state)
     snprintf(want, sizeof want, "%s%s", LB_OK, LB_OK);
     for (size_t i = 0; i <= len; i++) {
         struct lb_seen seen = {0};
-        gw__http_loopback_t *lb = gw__http_loopback_new(&cfg, lb_handler, &seen);
+        cmn__httpd_loopback_t *lb = cmn__httpd_loopback_new(&cfg, lb_handler, &seen);
         size_t out_len;
 
-        assert_int_equal(gw__http_loopback_feed(lb, LB_INPUT, i), i);
-        assert_int_equal(gw__http_loopback_feed(lb, LB_INPUT + i, len - i), len - i);
+        assert_int_equal(cmn__httpd_loopback_feed(lb, LB_INPUT, i), i);
+        assert_int_equal(cmn__httpd_loopback_feed(lb, LB_INPUT + i, len - i), len - i);
         assert_int_equal(seen.calls, 2);
         assert_string_equal(seen.url, "/path?q=1");
         assert_string_equal(seen.host, "example");
         assert_string_equal(seen.test, "split me");
         assert_string_equal(seen.body, "hello");
         assert_int_equal(seen.nheaders, 3);
-        const char *out = gw__http_loopback_output(lb, &out_len);
+        const char *out = cmn__httpd_loopback_output(lb, &out_len);
         assert_int_equal(out_len, strlen(want));
         assert_memory_equal(out, want, out_len);
-        assert_false(gw__http_loopback_closed(lb));
-        gw__http_loopback_free(lb);
+        assert_false(cmn__httpd_loopback_closed(lb));
+        cmn__httpd_loopback_free(lb);
     }
 }
 
 static void test_loopback_async_and_detach(void **state)
 {
-    gw_http_config_t cfg = default_cfg();
+    cmn_httpd_config_t cfg = default_cfg();
     struct lb_seen seen = {.hold = 1};
-    gw__http_loopback_t *lb = gw__http_loopback_new(&cfg, lb_handler, &seen);
+    cmn__httpd_loopback_t *lb = cmn__httpd_loopback_new(&cfg, lb_handler, &seen);
     size_t len = sizeof LB_INPUT - 1, out_len;
 
     (void)state;
     /* The whole pipeline is buffered; only the first request is handed over. */
-    assert_int_equal(gw__http_loopback_feed(lb, LB_INPUT, len), len);
+    assert_int_equal(cmn__httpd_loopback_feed(lb, LB_INPUT, len), len);
     assert_int_equal(seen.calls, 1);
-    assert_true(gw__http_loopback_busy(lb));
+    assert_true(cmn__httpd_loopback_busy(lb));
     /* A buffer is pending: nothing more is read until the response. */
-    assert_int_equal(gw__http_loopback_feed(lb, "GET / HTTP/1.1\r\n\r\n", 18), 0);
-    gw__http_loopback_output(lb, &out_len);
+    assert_int_equal(cmn__httpd_loopback_feed(lb, "GET / HTTP/1.1\r\n\r\n", 18), 0);
+    cmn__httpd_loopback_output(lb, &out_len);
     assert_int_equal(out_len, 0);
-    gw_http_respond(seen.held, 200, "text/plain", "ok", 2, NULL);
-    gw__http_loopback_run(lb);
+    cmn_httpd_respond(seen.held, 200, "text/plain", "ok", 2, NULL);
+    cmn__httpd_loopback_run(lb);
     assert_int_equal(seen.calls, 2);
     /* The second is held when the connection goes: responding later only frees it. */
-    gw__http_loopback_free(lb);
-    gw_http_respond(seen.held, 200, "text/plain", "ok", 2, NULL);
+    cmn__httpd_loopback_free(lb);
+    cmn_httpd_respond(seen.held, 200, "text/plain", "ok", 2, NULL);
 }
 
 /* More pipelined input than one read buffer holds, answered asynchronously one by one. */
 static void test_loopback_pipeline_over_buffer(void **state)
 {
-    gw_http_config_t cfg = default_cfg();
+    cmn_httpd_config_t cfg = default_cfg();
     struct lb_seen seen = {.hold = 1};
-    gw__http_loopback_t *lb = gw__http_loopback_new(&cfg, lb_handler, &seen);
+    cmn__httpd_loopback_t *lb = cmn__httpd_loopback_new(&cfg, lb_handler, &seen);
     cmn_buf_t in, want;
     size_t off = 0, out_len, feeds = 0;
     const char *out;
@@ -1295,58 +1295,58 @@ static void test_loopback_pipeline_over_buffer(void **state)
     }
     assert_true(in.len > 2 * 16384);
     while (off < in.len) {
-        size_t n = gw__http_loopback_feed(lb, in.base + off, in.len - off);
+        size_t n = cmn__httpd_loopback_feed(lb, in.base + off, in.len - off);
         off += n;
         feeds += n > 0;
         assert_true(n > 0 || seen.held != NULL);
         if (seen.held != NULL) {
-            gw_http_req_t *req = seen.held;
+            cmn_httpd_req_t *req = seen.held;
             seen.held = NULL;
-            gw_http_respond(req, 200, "text/plain", "ok", 2, NULL);
-            gw__http_loopback_run(lb);
+            cmn_httpd_respond(req, 200, "text/plain", "ok", 2, NULL);
+            cmn__httpd_loopback_run(lb);
         }
     }
     while (seen.held != NULL) {
-        gw_http_req_t *req = seen.held;
+        cmn_httpd_req_t *req = seen.held;
         seen.held = NULL;
-        gw_http_respond(req, 200, "text/plain", "ok", 2, NULL);
-        gw__http_loopback_run(lb);
+        cmn_httpd_respond(req, 200, "text/plain", "ok", 2, NULL);
+        cmn__httpd_loopback_run(lb);
     }
     /* Input is taken one read buffer at a time, only once the previous one is parsed. */
     assert_true(feeds >= 3);
     assert_int_equal(seen.calls, 1500);
-    assert_int_equal(gw__http_loopback_stats(lb)->requests, 1500);
-    out = gw__http_loopback_output(lb, &out_len);
+    assert_int_equal(cmn__httpd_loopback_stats(lb)->requests, 1500);
+    out = cmn__httpd_loopback_output(lb, &out_len);
     assert_int_equal(out_len, want.len);
     assert_memory_equal(out, want.base, out_len);
-    gw__http_loopback_free(lb);
+    cmn__httpd_loopback_free(lb);
     cmn_buf_dispose(&in);
     cmn_buf_dispose(&want);
 }
 
 static void test_loopback_timeout_and_eof(void **state)
 {
-    gw_http_config_t cfg = default_cfg();
+    cmn_httpd_config_t cfg = default_cfg();
     struct lb_seen seen = {0};
-    gw__http_loopback_t *lb = gw__http_loopback_new(&cfg, lb_handler, &seen);
+    cmn__httpd_loopback_t *lb = cmn__httpd_loopback_new(&cfg, lb_handler, &seen);
     size_t out_len;
     const char *out;
 
     (void)state;
-    assert_int_equal(gw__http_loopback_feed(lb, "GET /x HTTP/1.1\r\n", 17), 17);
-    gw__http_loopback_timeout(lb);
-    out = gw__http_loopback_output(lb, &out_len);
+    assert_int_equal(cmn__httpd_loopback_feed(lb, "GET /x HTTP/1.1\r\n", 17), 17);
+    cmn__httpd_loopback_timeout(lb);
+    out = cmn__httpd_loopback_output(lb, &out_len);
     assert_string_equal(out, error_resp(408, "timeout", "request not received within 5000 ms"));
-    assert_true(gw__http_loopback_closed(lb));
-    assert_int_equal(gw__http_loopback_feed(lb, "GET", 3), 0);
-    gw__http_loopback_free(lb);
+    assert_true(cmn__httpd_loopback_closed(lb));
+    assert_int_equal(cmn__httpd_loopback_feed(lb, "GET", 3), 0);
+    cmn__httpd_loopback_free(lb);
 
-    lb = gw__http_loopback_new(&cfg, lb_handler, &seen);
-    gw__http_loopback_eof(lb);
-    assert_true(gw__http_loopback_closed(lb));
-    gw__http_loopback_output(lb, &out_len);
+    lb = cmn__httpd_loopback_new(&cfg, lb_handler, &seen);
+    cmn__httpd_loopback_eof(lb);
+    assert_true(cmn__httpd_loopback_closed(lb));
+    cmn__httpd_loopback_output(lb, &out_len);
     assert_int_equal(out_len, 0);
-    gw__http_loopback_free(lb);
+    cmn__httpd_loopback_free(lb);
 }
 
 int main(void)

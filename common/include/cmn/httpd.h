@@ -1,5 +1,5 @@
-#ifndef GW_HTTP_H
-#define GW_HTTP_H
+#ifndef CMN_HTTPD_H
+#define CMN_HTTPD_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -33,76 +33,76 @@
  * process must ignore it (signal(SIGPIPE, SIG_IGN)) before starting the server.
  */
 
-typedef struct gw_http_server gw_http_server_t;
+typedef struct cmn_httpd cmn_httpd_t;
 
-typedef struct gw_http_header {
+typedef struct cmn_httpd_header {
     const char *name; /* as received (compare case-insensitively) */
     size_t name_len;
     const char *value; /* leading and trailing white space removed */
     size_t value_len;
-} gw_http_header_t;
+} cmn_httpd_header_t;
 
-/** One request.  Everything it points to stays valid until gw_http_respond() is called for it. */
-typedef struct gw_http_req {
+/** One request.  Everything it points to stays valid until cmn_httpd_respond() is called for it. */
+typedef struct cmn_httpd_req {
     int method;         /* http-parser's enum http_method: HTTP_GET, HTTP_POST, ... */
     const char *url;    /* the request target as received: path and query, not decoded */
     size_t url_len;
     const char *body; /* NUL-terminated for convenience; body_len excludes the NUL */
     size_t body_len;
-    const gw_http_header_t *headers;
+    const cmn_httpd_header_t *headers;
     size_t nheaders;
     uint64_t received_ns; /* uv_hrtime() when the request was complete */
     void *internal;       /* the server's; do not touch */
-} gw_http_req_t;
+} cmn_httpd_req_t;
 
 /**
- * Called once per complete request.  The handler must call gw_http_respond() exactly once for it,
+ * Called once per complete request.  The handler must call cmn_httpd_respond() exactly once for it,
  * now or later (after asynchronous work).  If the client disconnects first, the request stays valid
  * and the response is discarded.  (A client that only half-closes, shutting down its sending side,
  * still gets the response, with `Connection: close`.)
  */
-typedef void (*gw_http_handler_cb)(gw_http_req_t *req, void *data);
+typedef void (*cmn_httpd_handler_cb)(cmn_httpd_req_t *req, void *data);
 
-typedef struct gw_http_config {
+typedef struct cmn_httpd_config {
     const char *host;            /* numeric address to bind: "127.0.0.1", "0.0.0.0", "::1" */
-    int port;                    /* 0: any free port (see gw_http_server_port) */
+    int port;                    /* 0: any free port (see cmn_httpd_port) */
     size_t max_header_bytes;     /* request line and header lines, CRLFs included (http-parser
                                     answers 431 past 80 KiB whatever this says) */
     size_t max_body_bytes;       /* decoded body (chunked: the data without the framing) */
     size_t max_connections;      /* open connections; the next one gets 503 */
     uint64_t idle_timeout_ms;    /* 0: none */
     uint64_t request_timeout_ms; /* from a request's first byte to its last; 0: none */
-} gw_http_config_t;
+} cmn_httpd_config_t;
 
 /** Connection and request counters, for /metrics. */
-typedef struct gw_http_stats {
+typedef struct cmn_httpd_stats {
     uint64_t connections_open;      /* admitted and not yet closed (rejected ones not included) */
     uint64_t connections_accepted;  /* admitted since start */
     uint64_t connections_rejected;  /* over the cap (answered 503) */
     uint64_t requests;              /* handed to the handler */
     uint64_t responses_by_class[6]; /* [1]..[5]: 1xx..5xx queued, the server's own errors and
                                        100 Continue included; discarded responses are not */
-} gw_http_stats_t;
+} cmn_httpd_stats_t;
 
 /**
  * Binds and listens.  Returns 0 and *out, or a negative libuv code (UV_EADDRINUSE, UV_EINVAL for a
  * host that is not a numeric address, ...) with *out set to NULL; what a failed start allocated is
  * released by the loop on its next turns (run it before uv_loop_close).
- * Ownership: the server is freed by gw_http_server_close().
+ * Ownership: the server is freed by cmn_httpd_close().
  */
-int gw_http_server_start(uv_loop_t *loop, const gw_http_config_t *cfg, gw_http_handler_cb handler,
-                         void *data, gw_http_server_t **out);
+int cmn_httpd_start(uv_loop_t *loop, const cmn_httpd_config_t *cfg, cmn_httpd_handler_cb handler,
+                         void *data, cmn_httpd_t **out);
 
 /** The bound port (useful with port 0). */
-int gw_http_server_port(const gw_http_server_t *s);
+int cmn_httpd_port(const cmn_httpd_t *s);
 
 /**
  * Replaces the limits (e.g. after a configuration reload); applies to requests parsed from now.
  * host and port are ignored.  Loop thread only.
  */
-void gw_http_server_set_limits(gw_http_server_t *s, const gw_http_config_t *cfg);
+void cmn_httpd_set_limits(cmn_httpd_t *s, const cmn_httpd_config_t *cfg);
 
-const gw_http_stats_t *gw_http_server_stats(const gw_http_server_t *s);
+const cmn_httpd_stats_t *cmn_httpd_stats(const cmn_httpd_t *s);
 
 /**
  * Graceful shutdown: stops accepting, closes idle connections, lets requests already received get
@@ -110,13 +110,13 @@ const gw_http_stats_t *gw_http_server_stats(const gw_http_server_t *s);
  * server and calls done(data) on a later loop turn.  Requests that arrive on those connections
  * after this call are not read.
  */
-void gw_http_server_close(gw_http_server_t *s, void (*done)(void *data), void *data);
+void cmn_httpd_close(cmn_httpd_t *s, void (*done)(void *data), void *data);
 
 /**
  * The value of header `name` (case-insensitive), or NULL.  *len receives its length.  Borrowed
  * from req.
  */
-const char *gw_http_req_header(const gw_http_req_t *req, const char *name, size_t *len);
+const char *cmn_httpd_req_header(const cmn_httpd_req_t *req, const char *name, size_t *len);
 
 /**
  * Sends the response to req: status, Content-Type (may be NULL for none), body (copied), plus
@@ -127,10 +127,10 @@ const char *gw_http_req_header(const gw_http_req_t *req, const char *name, size_
  * is flushed on a later loop turn), and the connection's next request is parsed on a later turn.
  * After this call req and everything it pointed to are gone.
  */
-void gw_http_respond(gw_http_req_t *req, int status, const char *content_type, const char *body,
+void cmn_httpd_respond(cmn_httpd_req_t *req, int status, const char *content_type, const char *body,
                      size_t body_len, const char *extra_headers);
 
 /** The reason phrase of a status code ("OK", "Not Found", ...). */
-const char *gw_http_status_text(int status);
+const char *cmn_httpd_status_text(int status);
 
 #endif

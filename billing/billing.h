@@ -25,6 +25,8 @@ enum {
     BILL_LUA_DRIVER_DEFAULT,
     BILL_LUA_PLATE_MIRROR,
     BILL_LUA_REFUND_RESULT,
+    BILL_LUA_DRIVER_ELIGIBILITY,
+    BILL_LUA_WX_DEDUCTION,
     BILL_LUA_COUNT
 };
 
@@ -41,7 +43,11 @@ typedef struct bill_stats {
     unsigned long long defaulted;
     unsigned long long reminders_sent;
     unsigned long long reminders_failed;
+    unsigned long long accepted;   /* deductions accepted (WeChat Pay), their end still to come */
+    unsigned long long parkings;   /* parkings registered with WeChat Pay at entry */
 } bill_stats_t;
+
+struct bill_wx; /* WeChat Pay's keys and entries in progress (wechatpay.c) */
 
 typedef struct bill {
     uv_loop_t *loop;
@@ -57,6 +63,8 @@ typedef struct bill {
     int groups_ready;
     unsigned charges_in_flight;
     unsigned reminders_in_flight;
+    unsigned wx_in_flight;    /* entry registrations and their stream reads */
+    struct bill_wx *wx;       /* NULL when no provider is of kind wechatpay */
     uint64_t ticks;
     int stopping;
     bill_stats_t stats;
@@ -76,7 +84,8 @@ typedef enum {
     BILL_OUT_PAID = 0, /* money moved */
     BILL_OUT_DECLINED, /* the driver's payment method refused (counts as an attempt) */
     BILL_OUT_TRANSIENT, /* the provider could not answer (429, 5xx, timeout): same key, soon */
-    BILL_OUT_ALERT      /* needs a person (idempotency conflict, bad key, unknown customer) */
+    BILL_OUT_ALERT,     /* needs a person (idempotency conflict, bad key, unknown customer) */
+    BILL_OUT_ACCEPTED   /* taken by the provider, its end reported later (WeChat Pay ACCEPTED) */
 } bill_outcome_kind_t;
 
 typedef struct bill_outcome {
@@ -88,12 +97,14 @@ typedef struct bill_outcome {
 typedef struct bill_charge {
     char bill[100];
     char lot[65];
+    char seq[24]; /* the session's number in its lot */
     char driver[65];
     char payment_ref[129];
     char plate[64];
     long long amount;
     char currency[8];
     int attempt;
+    long long queries; /* how often an accepted deduction was asked about already */
     const cmn_cfg_provider_t *provider;
 } bill_charge_t;
 
@@ -110,5 +121,59 @@ int bill_stripe_refund(bill_t *b, const bill_charge_t *ch, const char *charge_id
  * pending at the bank) maps to BILL_OUT_PAID: money moved as asked. */
 void bill_stripe_outcome(long status, int error, const char *body, size_t body_len,
                          const char *should_retry, bill_outcome_t *o);
+
+/* ---- WeChat Pay's vehicle parking service (wechatpay.c, docs/providers.md) ------------------ */
+
+/** Seconds from a deduction's acceptance to the first query of its result, and the longest wait
+ * between two queries (the wait doubles from the first to this). */
+#define BILL_WX_QUERY_AFTER_S 60
+#define BILL_WX_QUERY_MAX_S 3600
+
+/**
+ * Loads the keys of every provider of kind wechatpay (merchant private key, platform public key)
+ * into b->wx.  Returns 0 (b->wx stays NULL without such a provider) or CMN_ECRYPTO with the
+ * provider named in the log: billing then refuses to start.
+ */
+int bill_wx_init(bill_t *b);
+/** Frees b->wx; work in flight must be over. */
+void bill_wx_dispose(bill_t *b);
+
+/**
+ * Entry registration, once per tick and lot: reads the lot's entries stream with the consumer group
+ * "wechatpay" (reclaim: also takes over entries left pending by a crashed or failed try) and, for
+ * each plate whose driver pays with WeChat Pay, creates the parking (POST
+ * /v3/vehicle/parking/parkings), records it in pk:{L}:wx and sets the driver's eligibility to the
+ * parking's state.  An entry is acknowledged once done or refused for good; after a fault it stays
+ * pending and is taken again.
+ */
+void bill_wx_tick(bill_t *b, const cmn_cfg_lot_t *lot, int reclaim);
+
+/**
+ * A deduction (query 0: POST /v3/vehicle/transactions/parking) or the query of an accepted one
+ * (query 1: GET /v3/vehicle/transactions/out-trade-no/{n}) of bill c.  The body of an attempt is
+ * recorded with the bill before its first try and re-sent byte for byte; the parking is created
+ * first when the entry did not register it.  Returns 0 (cb runs exactly once, later) or a negative
+ * error (cb will not run).
+ */
+int bill_wx_charge(bill_t *b, const bill_charge_t *c, int query, bill_outcome_cb cb, void *data);
+
+/**
+ * A parking's state changed (a verified VEHICLE.ENTRANCE_STATE_CHANGE queued by the gateway on
+ * pk:{L}:provider as stream entry `entry_id`): the driver of session `seq` (whose parking must be
+ * `out_parking_no`) gets the eligibility NORMAL or BLOCKED:<reason> as of `at` (unix s); the stream
+ * entry is acknowledged when done.
+ */
+void bill_wx_parking_event(bill_t *b, const char *lot, const char *entry_id, const char *seq,
+                           const char *out_parking_no, const char *state, const char *reason,
+                           long long at);
+
+/**
+ * Maps a WeChat Pay answer to a deduction or a query (pure; unit-testable).  `verified`: the
+ * answer's signature, serial and timestamp were checked; an unverified answer is never believed
+ * and counts as transient.  `out_trade_no` is the number asked about: an answer about another one
+ * is an alert.
+ */
+void bill_wx_outcome(long status, int error, int verified, const char *body, size_t body_len,
+                     const char *out_trade_no, bill_outcome_t *o);
 
 #endif

@@ -23,7 +23,8 @@
 
 const char *const bill_script_names[BILL_LUA_COUNT] = {
     "bill_intake",   "bill_step",      "bill_result",    "due_claim",   "driver_bill",
-    "driver_settle", "driver_overdue", "driver_default", "plate_mirror",  "bill_refund_result"};
+    "driver_settle", "driver_overdue", "driver_default", "plate_mirror",  "bill_refund_result",
+    "driver_eligibility", "wx_deduction"};
 
 static bill_t bill;
 static uv_signal_t sig_term, sig_int;
@@ -72,7 +73,8 @@ static void on_http_closed(void *data)
 /* Waits for charges in flight (bounded by their timeouts) before closing the clients. */
 static void on_drain(uv_timer_t *t)
 {
-    if (bill.charges_in_flight > 0 || bill.reminders_in_flight > 0 || bill.ticking)
+    if (bill.charges_in_flight > 0 || bill.reminders_in_flight > 0 || bill.wx_in_flight > 0 ||
+        bill.ticking)
         return;
     uv_timer_stop(t);
     cmn_http_client_close(bill.http, on_http_closed, NULL);
@@ -119,6 +121,12 @@ int main(int argc, char **argv)
     cmn_diag_dispose(&d);
     cmn_log_init("billing", (cmn_log_level_t)cmn_log_level_parse(bill.cfg->log_level), 2);
     signal(SIGPIPE, SIG_IGN);
+    if (bill_wx_init(&bill) != 0) {
+        fprintf(stderr, "billing: %s: a WeChat Pay key is unusable; not starting\n", path);
+        bill_wx_dispose(&bill);
+        cmn_config_free(bill.cfg);
+        return 2;
+    }
 
     char host[64] = "host";
     gethostname(host, sizeof host - 1);
@@ -164,6 +172,7 @@ int main(int argc, char **argv)
             "%llu retried, %llu alerts%s",
             bill.stats.taken, bill.stats.attempts, bill.stats.paid, bill.stats.declined,
             bill.stats.transient, bill.stats.alerts, rc == 0 ? "" : " (handles left open)");
+    bill_wx_dispose(&bill);
     cmn_config_free(bill.cfg);
     return 0;
 }

@@ -13,7 +13,10 @@
  *   charge    the driver's payment reference is read, the provider is called with the bill's id
  *             as idempotency key, and bill_result records the outcome: paid (paid_late when it was
  *             overdue), declined (retried by the policy's schedule, then failed), transient (429,
- *             5xx, timeouts: retried soon with the same key, not counted), or alert.
+ *             5xx, timeouts: retried soon with the same key, not counted), alert, or accepted
+ *             (WeChat Pay: the deduction's end comes by notification, or by a query when the bill
+ *             comes due again; wechatpay.c).
+ *   entries   for WeChat Pay, each lot's entries stream registers the parkings (wechatpay.c).
  *   driver    paid, overdue and defaulted bills change the driver's record (driver_settle,
  *             driver_overdue, driver_default: each applied once per bill), then its plate copies.
  *   outbox    reminders.c sends the lot's outbox stream to the reminder webhook.
@@ -212,6 +215,8 @@ struct charge_ctx {
     char lot[65];
     char seq[24];
     long long transients;
+    int query;     /* the query of an accepted deduction, not a charge */
+    char otn[40];  /* a failure notified for this out_trade_no */
     bill_charge_t c;
 };
 
@@ -246,14 +251,23 @@ static void record(struct charge_ctx *cc, const bill_outcome_t *o)
 {
     bill_t *b = cc->b;
     const cmn_cfg_credit_t *p = &b->cfg->credit;
-    static const char *const names[] = {"paid", "declined", "transient", "alert"};
+    static const char *const names[] = {"paid", "declined", "transient", "alert", "accepted"};
     int64_t now = bill_now(b);
     char next[24] = "";
 
     if (o->kind == BILL_OUT_DECLINED && cc->c.attempt - 1 < (int)p->nretry)
         snprintf(next, sizeof next, "%lld",
                  (long long)(now + p->retry_minutes[cc->c.attempt - 1] * 60));
-    if (o->kind == BILL_OUT_TRANSIENT) {
+    if (o->kind == BILL_OUT_ACCEPTED || (o->kind == BILL_OUT_TRANSIENT && cc->query)) {
+        /* The first query a minute after the acceptance (the notification normally comes within
+         * seconds), then twice as long after each query left unanswered, up to an hour. */
+        long long wait = BILL_WX_QUERY_AFTER_S;
+        for (long long q = 0; cc->query && q <= cc->c.queries && wait < BILL_WX_QUERY_MAX_S; q++)
+            wait *= 2;
+        if (wait > BILL_WX_QUERY_MAX_S)
+            wait = BILL_WX_QUERY_MAX_S;
+        snprintf(next, sizeof next, "%lld", (long long)now + wait);
+    } else if (o->kind == BILL_OUT_TRANSIENT) {
         /* Exponential backoff with jitter: 1, 2, 4 ... up to 300 s, each from half to all. */
         long long step = 1LL << (cc->transients < 8 ? cc->transients : 8);
         if (step > 300)
@@ -277,8 +291,12 @@ static void record(struct charge_ctx *cc, const bill_outcome_t *o)
         b->stats.alerts++;
         cmn_log(CMN_LOG_ERROR, "charge_alert", "bill %s needs a person: %s", cc->c.bill, o->code);
         break;
+    case BILL_OUT_ACCEPTED:
+        b->stats.accepted++;
+        break;
     }
-    cmn_log(o->kind == BILL_OUT_PAID ? CMN_LOG_INFO : CMN_LOG_WARN, "charge",
+    cmn_log(o->kind == BILL_OUT_PAID || o->kind == BILL_OUT_ACCEPTED ? CMN_LOG_INFO : CMN_LOG_WARN,
+            "charge",
             "bill %s attempt %d: %s %s %s", cc->c.bill, cc->c.attempt, names[o->kind], o->ref,
             o->code);
     cmn_rargs_t *a = cmn_xalloc(sizeof *a);
@@ -325,6 +343,8 @@ static void on_payment_ref(void *data, int status, redisReply *r)
     b->stats.attempts++;
     if (cc->c.provider->kind == CMN_PROVIDER_STRIPE)
         rc = bill_stripe_charge(b, &cc->c, on_outcome, cc);
+    else if (cc->c.provider->kind == CMN_PROVIDER_WECHATPAY)
+        rc = bill_wx_charge(b, &cc->c, 0, on_outcome, cc);
     if (rc != 0) {
         o.kind = BILL_OUT_ALERT;
         snprintf(o.code, sizeof o.code, "provider_%s_unsupported", cc->c.provider->id);
@@ -345,7 +365,7 @@ static void on_refund(void *data, const bill_outcome_t *o)
 {
     struct charge_ctx *cc = data;
     bill_t *b = cc->b;
-    static const char *const names[] = {"refunded", "alert", "transient", "alert"};
+    static const char *const names[] = {"refunded", "alert", "transient", "alert", "alert"};
     int64_t now = bill_now(b);
     /* A refund is never "declined": anything but money moved or a fault is for a person. */
     const char *outcome = names[o->kind];
@@ -421,12 +441,14 @@ static void on_step(void *data, int status, redisReply *r)
     }
     if (cmn_reply_is(r, "refund"))
         return start_refund(cc, r);
-    if (!cmn_reply_is(r, "charge")) {
+    cc->query = cmn_reply_is(r, "query");
+    if (!cmn_reply_is(r, "charge") && !cc->query) {
         b->charges_in_flight--;
         cmn_free(cc);
         return;
     }
-    /* {'charge', bill, driver, provider, amount, currency, attempt, plate, transients} */
+    /* {'charge', bill, driver, provider, amount, currency, attempt, plate, transients}, or
+     * {'query', ..., queries} for an accepted deduction */
     char provider[65], attempt[16], transients[16];
     copy_reply(cc->c.bill, sizeof cc->c.bill, r, 1);
     copy_reply(cc->c.driver, sizeof cc->c.driver, r, 2);
@@ -437,9 +459,11 @@ static void on_step(void *data, int status, redisReply *r)
     copy_reply(cc->c.plate, sizeof cc->c.plate, r, 7);
     copy_reply(transients, sizeof transients, r, 8);
     snprintf(cc->c.lot, sizeof cc->c.lot, "%s", cc->lot);
+    snprintf(cc->c.seq, sizeof cc->c.seq, "%s", cc->seq);
     cc->c.amount = strtoll(amount, NULL, 10);
     cc->c.attempt = (int)strtol(attempt, NULL, 10);
     cc->transients = strtoll(transients, NULL, 10);
+    cc->c.queries = cc->query ? cc->transients : 0;
     cc->c.provider = cmn_config_provider(b->cfg, provider);
     if (cc->c.provider == NULL) {
         bill_outcome_t o;
@@ -447,6 +471,19 @@ static void on_step(void *data, int status, redisReply *r)
         o.kind = BILL_OUT_ALERT;
         snprintf(o.code, sizeof o.code, "unknown_provider");
         return record(cc, &o);
+    }
+    if (cc->query) {
+        int rc = CMN_EINVAL;
+        if (cc->c.provider->kind == CMN_PROVIDER_WECHATPAY)
+            rc = bill_wx_charge(b, &cc->c, 1, on_outcome, cc);
+        if (rc != 0) {
+            bill_outcome_t o;
+            memset(&o, 0, sizeof o);
+            o.kind = BILL_OUT_ALERT;
+            snprintf(o.code, sizeof o.code, "query_unsupported");
+            record(cc, &o);
+        }
+        return;
     }
     cmn_rargs_t a;
     cmn_rargs_init(&a);
@@ -566,16 +603,53 @@ static void intake_entry(bill_t *b, const char *lot, const redisReply *entry)
 
 /* ---- provider notifications ---------------------------------------------------------------- */
 
-/* A verified notification queued by the gateway.  Charges are synchronous, so the answer to the
- * charge request already settled the bill in the common case; the notification matters when that
- * answer was lost (a timeout after the provider charged): a success settles the bill now. */
+/* A failure notified for out_trade_no cc->otn: a decline of the bill's current attempt only (an
+ * older attempt's number is stale), recorded as that attempt's outcome so that the policy's retries
+ * apply and bill_result's own check (status and attempt) settles any race with a query. */
+static void on_failed_bill(void *data, int status, redisReply *r)
+{
+    struct charge_ctx *cc = data;
+    bill_t *b = cc->b;
+    char attempts[16], otn[40], st[24];
+    if (!reply_ok(status, r, "notified failure") || r->type != REDIS_REPLY_ARRAY) {
+        b->charges_in_flight--;
+        cmn_free(cc);
+        return;
+    }
+    copy_reply(attempts, sizeof attempts, r, 0);
+    copy_reply(otn, sizeof otn, r, 1);
+    copy_reply(st, sizeof st, r, 2);
+    if (strcmp(otn, cc->otn) != 0 || (strcmp(st, "charging") != 0 && strcmp(st, "accepted") != 0)) {
+        cmn_log(CMN_LOG_INFO, "notification", "bill %s: failure of %s is stale (%s)", cc->c.bill,
+                cc->otn, st);
+        b->charges_in_flight--;
+        cmn_free(cc);
+        return;
+    }
+    bill_outcome_t o;
+    memset(&o, 0, sizeof o);
+    o.kind = BILL_OUT_DECLINED;
+    snprintf(o.code, sizeof o.code, "PAY_FAIL");
+    cc->c.attempt = (int)strtol(attempts, NULL, 10);
+    record(cc, &o);
+}
+
+/* A verified notification queued by the gateway, in a shape common to the providers:
+ *   charge.succeeded  bill, ref: money moved.  For Stripe the charge's own answer settled the bill
+ *                     in the common case; the notification matters when that answer was lost.
+ *                     For WeChat Pay it is the normal end of an accepted deduction.
+ *   charge.failed     bill, ref, otn (WeChat Pay's out_trade_no): the deduction failed (PAY_FAIL).
+ *   parking.state     session, out_parking_no, state (NORMAL or BLOCKED), reason, at: WeChat
+ *                     Pay's verdict on a parking changed; the driver's eligibility follows.
+ * Other types are acknowledged and dropped. */
 static void provider_event(bill_t *b, const char *lot, const redisReply *entry)
 {
     if (entry->type != REDIS_REPLY_ARRAY || entry->elements < 2 ||
         entry->element[1]->type != REDIS_REPLY_ARRAY)
         return;
     const redisReply *f = entry->element[1];
-    const char *type = "", *bill = "", *ref = "", *id = "";
+    const char *type = "", *bill = "", *ref = "", *id = "", *otn = "", *session = "",
+               *parking = "", *state = "", *reason = "", *at = "0";
     for (size_t i = 0; i + 1 < f->elements; i += 2) {
         const char *k = f->element[i]->str, *v = f->element[i + 1]->str;
         if (k == NULL || v == NULL)
@@ -588,24 +662,62 @@ static void provider_event(bill_t *b, const char *lot, const redisReply *entry)
             ref = v;
         else if (strcmp(k, "id") == 0)
             id = v;
+        else if (strcmp(k, "otn") == 0)
+            otn = v;
+        else if (strcmp(k, "session") == 0)
+            session = v;
+        else if (strcmp(k, "out_parking_no") == 0)
+            parking = v;
+        else if (strcmp(k, "state") == 0)
+            state = v;
+        else if (strcmp(k, "reason") == 0)
+            reason = v;
+        else if (strcmp(k, "at") == 0)
+            at = v;
     }
-    cmn_log(CMN_LOG_INFO, "notification", "%s %s for bill %s", type, id, bill);
+    cmn_log(CMN_LOG_INFO, "notification", "%s %s for %s", type, id,
+            bill[0] ? bill : session);
     char lot2[65], seq[24];
-    if (strcmp(type, "charge.succeeded") == 0 &&
-        parse_bill_id(bill, lot2, sizeof lot2, seq, sizeof seq) == 0 && strcmp(lot2, lot) == 0) {
+    if (strcmp(type, "parking.state") == 0) {
+        const char *tilde = strrchr(session, '~');
+        if (tilde != NULL && (size_t)(tilde - session) == strlen(lot) &&
+            strncmp(session, lot, strlen(lot)) == 0 && b->wx != NULL) {
+            /* Acknowledged once the driver is updated. */
+            return bill_wx_parking_event(b, lot, entry->element[0]->str, tilde + 1, parking, state,
+                                         reason, strtoll(at, NULL, 10));
+        }
+    } else if ((strcmp(type, "charge.succeeded") == 0 ||
+                (strcmp(type, "charge.failed") == 0 && otn[0] != '\0')) &&
+               parse_bill_id(bill, lot2, sizeof lot2, seq, sizeof seq) == 0 &&
+               strcmp(lot2, lot) == 0) {
         struct charge_ctx *cc = cmn_xcalloc(1, sizeof *cc);
         cc->b = b;
         snprintf(cc->lot, sizeof cc->lot, "%s", lot);
         snprintf(cc->seq, sizeof cc->seq, "%s", seq);
         snprintf(cc->c.bill, sizeof cc->c.bill, "%s", bill);
         b->charges_in_flight++;
-        bill_outcome_t o;
-        memset(&o, 0, sizeof o);
-        o.kind = BILL_OUT_PAID;
-        snprintf(o.ref, sizeof o.ref, "%s", ref);
-        snprintf(o.code, sizeof o.code, "notification");
-        cc->c.attempt = 0;
-        record(cc, &o);
+        if (strcmp(type, "charge.failed") == 0) {
+            snprintf(cc->otn, sizeof cc->otn, "%s", otn);
+            cmn_rargs_t a;
+            cmn_rargs_init(&a);
+            cmn_rargs_str(&a, "HMGET");
+            cmn_rargs_fmt(&a, "pk:{%s}:s:%s", lot, seq);
+            cmn_rargs_str(&a, "attempts");
+            cmn_rargs_str(&a, "wx_otn");
+            cmn_rargs_str(&a, "status");
+            if (rsend(b, &a, on_failed_bill, cc) != 0) {
+                b->charges_in_flight--;
+                cmn_free(cc);
+            }
+        } else {
+            bill_outcome_t o;
+            memset(&o, 0, sizeof o);
+            o.kind = BILL_OUT_PAID;
+            snprintf(o.ref, sizeof o.ref, "%s", ref);
+            snprintf(o.code, sizeof o.code, "notification");
+            cc->c.attempt = 0;
+            record(cc, &o);
+        }
     }
     cmn_rargs_t a;
     cmn_rargs_init(&a);
@@ -713,9 +825,13 @@ static void create_groups(bill_t *b)
     cmn_rargs_t a;
     for (size_t i = 0; i < b->cfg->nlots; i++) {
         const char *lot = b->cfg->lots[i].id;
-        static const char *const streams[][2] = {
-            {"bills", "billing"}, {"outbox", "reminders"}, {"provider", "billing"}};
-        for (int k = 0; k < 3; k++) {
+        static const char *const streams[][2] = {{"bills", "billing"},
+                                                 {"outbox", "reminders"},
+                                                 {"provider", "billing"},
+                                                 {"entries", "wechatpay"}};
+        /* The entries stream only matters to WeChat Pay's entry registration. */
+        int nstreams = b->wx != NULL ? 4 : 3;
+        for (int k = 0; k < nstreams; k++) {
             cmn_rargs_init(&a);
             cmn_rargs_str(&a, "XGROUP");
             cmn_rargs_str(&a, "CREATE");
@@ -795,6 +911,7 @@ static void on_tick(uv_timer_t *t)
             cmn_rargs_str(a, ">");
         }
         lot_command(b, lot, a, on_provider);
+        bill_wx_tick(b, lot, reclaim);
         /* Take only as many due bills as there is room for charges in flight. */
         unsigned room = b->charges_in_flight < max ? max - b->charges_in_flight : 0;
         if (room > 0) {

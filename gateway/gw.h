@@ -96,6 +96,11 @@ void gw_h_session_paid(gw_t *gw, cmn_httpd_req_t *req, const char *sid, size_t s
 void gw_h_drivers(gw_t *gw, cmn_httpd_req_t *req, const char *rest, size_t rest_len);
 void gw_h_bills(gw_t *gw, cmn_httpd_req_t *req, const char *rest, size_t rest_len);
 void gw_h_notify(gw_t *gw, cmn_httpd_req_t *req, const char *provider, size_t n);
+/** WeChat Pay's notifications for provider p (of kind wechatpay), from gw_h_notify: verified,
+ * decrypted and queued on the lot's provider stream (h_notify_wechat.c).  cfg is borrowed for the
+ * call. */
+void gw_h_notify_wechat(gw_t *gw, const cmn_config_t *cfg, const cmn_cfg_provider_t *p,
+                        cmn_httpd_req_t *req);
 void gw_h_healthz(gw_t *gw, cmn_httpd_req_t *req);
 void gw_h_readyz(gw_t *gw, cmn_httpd_req_t *req);
 void gw_h_metrics(gw_t *gw, cmn_httpd_req_t *req);

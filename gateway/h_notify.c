@@ -9,6 +9,8 @@
  * Stripe: `Stripe-Signature: t=<unix>,v1=<hex>[,v1=<hex>...]`, each v1 an HMAC-SHA256 with the
  * endpoint secret (whsec_…) over "<t>.<raw body>"; any v1 may match (secret rotation); |now - t|
  * must be within 300 s.
+ *
+ * WeChat Pay: h_notify_wechat.c.
  */
 #include <jansson.h>
 #include <stdio.h>
@@ -206,6 +208,8 @@ void gw_h_notify(gw_t *gw, cmn_httpd_req_t *req, const char *provider, size_t n)
         gw_respond_error(req, 404, "not_found", "no notifications are configured for this provider");
     } else if (p->kind == CMN_PROVIDER_STRIPE) {
         stripe_notification(gw, conf->cfg, p, req);
+    } else if (p->kind == CMN_PROVIDER_WECHATPAY) {
+        gw_h_notify_wechat(gw, conf->cfg, p, req);
     } else {
         gw_metrics_error(&gw->metrics, "not_found");
         gw_respond_error(req, 404, "not_found", "notifications of this provider are not supported yet");

@@ -1,4 +1,5 @@
--- A person asks for a charge now (a driver paying a failed, overdue or defaulted bill).
+-- A person asks for a charge now (a driver paying a failed, overdue or defaulted bill).  Never while
+-- a charge is in flight or a deduction accepted: a second one could succeed too.
 -- KEYS: 1 bill record  2 history  3 due   ARGV: 1 seq  2 now  3 cause
 -- Returns {'ok', status} | {'unknown'} | {'not_due', status}
 local f = redis.call('HMGET', KEYS[1], 'status')
@@ -7,7 +8,7 @@ if not status then
   return {'unknown'}
 end
 if status == 'paid' or status == 'paid_late' or status == 'waived' or status == 'refunded' or
-   status == 'charging' or status == 'alert' then
+   status == 'charging' or status == 'accepted' or status == 'alert' then
   return {'not_due', status}
 end
 redis.call('HSET', KEYS[1], 'charge_requested', '1')

@@ -1,9 +1,12 @@
 -- The outcome of a charge attempt taken with bill_step.
 -- KEYS: 1 bill record  2 history  3 due  4 outbox
--- ARGV: 1 seq  2 now  3 outcome: paid|declined|transient|alert  4 provider reference
---       5 code (decline or error code)  6 next attempt time ('' : none left)  7 attempt number
+-- ARGV: 1 seq  2 now  3 outcome: paid|declined|transient|alert|accepted  4 provider reference
+--       5 code (decline or error code)  6 next attempt time ('' : none left; accepted: when to
+--       ask the provider how it ended)  7 attempt number
 -- Returns {'paid', late 1|0, bill, driver, amount} | {'declined', status} | {'retry'} | {'alert'}
---       | {'stale', status}
+--       | {'accepted'} | {'stale', status}
+-- 'accepted' (WeChat Pay's ACCEPTED): the provider took the deduction and reports its end later;
+-- the bill waits in status accepted, and the outcomes of its queries come here too.
 local rec, now, seq, outcome = KEYS[1], tonumber(ARGV[2]), ARGV[1], ARGV[3]
 local f = redis.call('HMGET', rec, 'status', 'attempts', 'charging_from', 'bill', 'driver',
                      'amount', 'overdue_at', 'default_at', 'plate', 'currency', 'lot')
@@ -18,7 +21,8 @@ local function outbox(kind)
              'driver', f[5] or '', 'plate', f[9] or '', 'amount', f[6] or '0',
              'currency', f[10] or '', 'lot', f[11] or '', 'code', ARGV[5], 'at', tostring(now))
 end
-local ours = status == 'charging' and f[2] == ARGV[7]
+local in_flight = status == 'charging' or status == 'accepted'
+local ours = in_flight and f[2] == ARGV[7]
 
 if outcome == 'paid' then
   -- Money moved: record it whoever holds the lease now (a retaken attempt with the same
@@ -26,11 +30,11 @@ if outcome == 'paid' then
   if status == 'paid' or status == 'paid_late' or status == 'refunded' then
     return {'stale', status}
   end
-  local was = ours and from or status
+  local was = in_flight and from or status
   local late = (was == 'overdue' or was == 'defaulted') and 1 or 0
   local to = late == 1 and 'paid_late' or 'paid'
   redis.call('HSET', rec, 'status', to, 'paid_at', tostring(now), 'provider_ref', ARGV[4])
-  redis.call('HDEL', rec, 'charging_until', 'charging_by', 'next_at')
+  redis.call('HDEL', rec, 'charging_until', 'charging_by', 'next_at', 'queries')
   redis.call('ZREM', KEYS[3], seq)
   hist(to, 'charge succeeded')
   outbox('paid')
@@ -44,6 +48,28 @@ if outcome == 'alert' then
   redis.call('ZREM', KEYS[3], seq)
   hist('alert', 'needs a person: ' .. ARGV[5])
   return {'alert'}
+end
+if outcome == 'accepted' then
+  redis.call('HSET', rec, 'status', 'accepted', 'next_at', ARGV[6])
+  redis.call('HDEL', rec, 'charging_until', 'charging_by')
+  redis.call('ZADD', KEYS[3], tonumber(ARGV[6]), seq)
+  if status == 'accepted' then
+    redis.call('HINCRBY', rec, 'queries', 1)
+    hist('accepted', 'still accepted, asking again later')
+  else
+    redis.call('HSET', rec, 'accepted_at', tostring(now))
+    hist('accepted', 'deduction accepted, waiting for its result')
+  end
+  return {'accepted'}
+end
+if outcome == 'transient' and status == 'accepted' then
+  -- The query went unanswered: the deduction is still the provider's; ask again later.
+  redis.call('HSET', rec, 'next_at', ARGV[6])
+  redis.call('HDEL', rec, 'charging_until', 'charging_by')
+  redis.call('HINCRBY', rec, 'queries', 1)
+  redis.call('ZADD', KEYS[3], tonumber(ARGV[6]), seq)
+  hist('accepted', 'query failed, asking again')
+  return {'retry'}
 end
 if outcome == 'transient' then
   -- Not the driver's failure: try again soon with the same key, without using up an attempt.
@@ -65,7 +91,7 @@ else
   to = 'failed'
 end
 redis.call('HSET', rec, 'status', to, 'last_decline', ARGV[5])
-redis.call('HDEL', rec, 'charging_until', 'charging_by', 'transients')
+redis.call('HDEL', rec, 'charging_until', 'charging_by', 'transients', 'next_at', 'queries')
 if to == 'retry_scheduled' then
   redis.call('HSET', rec, 'next_at', ARGV[6])
   redis.call('ZADD', KEYS[3], tonumber(ARGV[6]), seq)

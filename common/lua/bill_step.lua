@@ -4,6 +4,7 @@
 -- KEYS: 1 bill record  2 history  3 due  4 outbox
 -- ARGV: 1 seq  2 now  3 lease (s)  4 consumer
 -- Returns {'charge', bill id, driver, provider, amount, currency, attempt, plate, transients}
+--       | {'query', bill id, driver, provider, amount, currency, attempt, plate, queries}
 --       | {'refund', bill id, driver, provider, amount, currency, refund number, charge id}
 --       | {'overdue', bill id, driver, amount} | {'defaulted', bill id, driver, amount}
 --       | {'wait'} | {'done'}
@@ -11,7 +12,7 @@ local rec, now, seq = KEYS[1], tonumber(ARGV[2]), ARGV[1]
 local f = redis.call('HMGET', rec, 'status', 'charging_until', 'overdue_at', 'default_at', 'bill',
                      'driver', 'provider', 'amount', 'currency', 'attempts', 'charge_requested',
                      'plate', 'lot', 'next_at', 'transients', 'refund_requested',
-                     'provider_ref', 'refunds', 'refunding_until')
+                     'provider_ref', 'refunds', 'refunding_until', 'queries')
 local status = f[1]
 -- A refund asked for by staff: one at a time, under a lease like a charge.
 if f[16] and (status == 'paid' or status == 'paid_late' or status == 'refunded') then
@@ -38,12 +39,16 @@ local function outbox(kind)
              'driver', f[6] or '', 'plate', f[12] or '', 'amount', f[8] or '0',
              'currency', f[9] or '', 'lot', f[13] or '', 'at', tostring(now))
 end
-if status == 'charging' and tonumber(f[2] or '0') > now then
+-- A charge in flight, or the query of an accepted deduction: its lease keeps others off.
+local in_flight = status == 'charging' or status == 'accepted'
+if in_flight and tonumber(f[2] or '0') > now then
   redis.call('ZADD', KEYS[3], tonumber(f[2]), seq)
   return {'wait'}
 end
 local overdue_at, default_at = tonumber(f[3] or '0'), tonumber(f[4] or '0')
-if status ~= 'defaulted' and default_at > 0 and now >= default_at and status ~= 'charging' then
+-- An accepted deduction (WeChat Pay) is in the provider's hands and does not age: its final result
+-- decides, by notification or by the query below.
+if status ~= 'defaulted' and default_at > 0 and now >= default_at and not in_flight then
   redis.call('HSET', rec, 'status', 'defaulted', 'defaulted_at', tostring(now))
   hist('defaulted', 'not paid by the default time')
   outbox('defaulted')
@@ -51,7 +56,7 @@ if status ~= 'defaulted' and default_at > 0 and now >= default_at and status ~= 
   return {'defaulted', f[5] or '', f[6] or '', f[8] or '0'}
 end
 if status ~= 'overdue' and status ~= 'defaulted' and overdue_at > 0 and now >= overdue_at and
-   status ~= 'charging' then
+   not in_flight then
   redis.call('HSET', rec, 'status', 'overdue', 'overdue_since', tostring(now))
   hist('overdue', 'grace period over')
   outbox('overdue')
@@ -59,6 +64,18 @@ if status ~= 'overdue' and status ~= 'defaulted' and overdue_at > 0 and now >= o
     redis.call('ZADD', KEYS[3], default_at, seq)
   end
   return {'overdue', f[5] or '', f[6] or '', f[8] or '0'}
+end
+if status == 'accepted' then
+  local nxt = tonumber(f[14] or '0')
+  if nxt > now then
+    redis.call('ZADD', KEYS[3], nxt, seq)
+    return {'wait'}
+  end
+  local lease_until = now + tonumber(ARGV[3])
+  redis.call('HSET', rec, 'charging_until', tostring(lease_until), 'charging_by', ARGV[4])
+  redis.call('ZADD', KEYS[3], lease_until, seq)
+  return {'query', f[5] or '', f[6] or '', f[7] or '', f[8] or '0', f[9] or '', f[10] or '1',
+          f[12] or '', f[20] or '0'}
 end
 local chargeable = status == 'pending' or status == 'retry_scheduled' or status == 'charging' or
                    f[11] == '1'
@@ -77,10 +94,21 @@ if not chargeable or tonumber(f[14] or '0') > now then
 end
 local attempt = tonumber(f[10] or '0') + 1
 local lease_until = now + tonumber(ARGV[3])
-redis.call('HSET', rec, 'status', 'charging', 'charging_until', tostring(lease_until),
-           'attempts', tostring(attempt), 'charging_by', ARGV[4], 'charging_from', status)
+if status == 'charging' then
+  -- The lease ran out: the process charging died or lost Redis, and the attempt's outcome is
+  -- unknown.  The same attempt again, with the same idempotency key (Stripe) or out_trade_no and
+  -- body (WeChat Pay), so the provider answers with the first charge instead of making a second.
+  attempt = math.max(attempt - 1, 1)
+  redis.call('HSET', rec, 'charging_until', tostring(lease_until), 'attempts', tostring(attempt),
+             'charging_by', ARGV[4])
+  hist('charging', 'attempt ' .. attempt .. ' taken again')
+else
+  redis.call('HSET', rec, 'status', 'charging', 'charging_until', tostring(lease_until),
+             'attempts', tostring(attempt), 'charging_by', ARGV[4], 'charging_from', status)
+  redis.call('HDEL', rec, 'queries')
+  hist('charging', 'attempt ' .. attempt)
+end
 redis.call('HDEL', rec, 'charge_requested', 'next_at')
-hist('charging', 'attempt ' .. attempt)
 redis.call('ZADD', KEYS[3], lease_until, seq)
 return {'charge', f[5] or '', f[6] or '', f[7] or '', f[8] or '0', f[9] or '', tostring(attempt),
         f[12] or '', f[15] or '0'}

@@ -8,7 +8,7 @@ if not status then
   return {'unknown'}
 end
 if status == 'paid' or status == 'paid_late' or status == 'refunded' or status == 'waived' or
-   status == 'charging' then
+   status == 'charging' or status == 'accepted' then
   return {'not_owed', status}
 end
 redis.call('HSET', KEYS[1], 'status', 'waived', 'waived_at', ARGV[2], 'waive_reason', ARGV[3])

@@ -6,6 +6,12 @@
 local key = KEYS[1]
 local old = redis.call('HGET', key, 'plates') or ''
 local fresh = redis.call('EXISTS', key) == 0
+-- The eligibility is a provider's verdict (WeChat Pay's parking state): another provider has given
+-- none yet.
+if not fresh and redis.call('HGET', key, 'provider') ~= ARGV[3] then
+  redis.call('HSET', key, 'eligibility', 'NORMAL')
+  redis.call('HDEL', key, 'eligibility_at')
+end
 redis.call('HSET', key, 'id', ARGV[1], 'plates', ARGV[2], 'provider', ARGV[3],
            'payment_ref', ARGV[4], 'updated_at', ARGV[6])
 if fresh then

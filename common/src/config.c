@@ -338,9 +338,106 @@ static int is_http_url(const char *s)
                                          : strncmp(s, "https://", 8) == 0 && s[8] != '\0';
 }
 
+static void load_barrier(jc_t *c, json_t *cam, cmn_config_t *cfg, cmn_cfg_barrier_t *b)
+{
+    static const char *const keys[] = {"kind", "url", "channel", "username", "password",
+                                       "timeout_ms", NULL};
+    static const char *const kinds[] = {"none", "webhook", "hikvision", NULL};
+    json_t *o;
+    b->timeout_ms = 2000;
+    b->channel = 1;
+    if (jc_obj(c, cam, "barrier", 0, &o) != 1)
+        return;
+    size_t mark = jc_push_key(c, "barrier");
+    jc_only_keys(c, o, keys);
+    int k = jc_enum(c, o, "kind", kinds);
+    if (k == -2)
+        jc_err_at(c, "kind", "required field is missing");
+    if (k >= 0)
+        b->kind = (cmn_barrier_kind_t)k;
+    const char *s;
+    int has_url = jc_str(c, o, "url", 0, 2048, &s);
+    if (has_url == 1) {
+        if (!is_http_url(s))
+            jc_err_at(c, "url", "must be an http:// or https:// URL");
+        else
+            b->url = cmn_xstrdup(s);
+    }
+    if (b->kind != CMN_BARRIER_NONE && has_url == 0)
+        jc_err_at(c, "url", "required for a %s barrier", kinds[b->kind]);
+    int64_t v;
+    if (jc_int(c, o, "channel", 0, 1, 64, &v) == 1)
+        b->channel = (int)v;
+    if (jc_str(c, o, "username", 0, 64, &s) == 1)
+        b->username = cmn_xstrdup(s);
+    load_secret(c, o, "password", 0, cfg->dir, &b->password);
+    int_or(c, o, "timeout_ms", 10, 60000, 2000, &b->timeout_ms);
+    jc_pop(c, mark);
+}
+
+static void load_cameras(jc_t *c, json_t *l, cmn_config_t *cfg)
+{
+    static const char *const keys[] = {
+        "id",       "lot",             "lane",       "format", "device", "token",
+        "min_confidence", "hold_ms", "dedupe_window_s", "decision_timeout_ms", "fallback",
+        "barrier",  NULL};
+    static const char *const formats[] = {"auto", "openalpr", "platerecognizer", "hikvision",
+                                          NULL};
+    static const char *const fallbacks[] = {"hold", "open", NULL};
+    json_t *arr;
+    if (jc_arr(c, l, "cameras", 0, &arr) != 1)
+        return;
+    size_t n = json_array_size(arr);
+    size_t mark = jc_push_key(c, "cameras");
+    cfg->lpr.cameras = cmn_xcalloc(n ? n : 1, sizeof *cfg->lpr.cameras);
+    for (size_t i = 0; i < n; i++) {
+        json_t *o = json_array_get(arr, i);
+        size_t m2 = jc_push_index(c, i);
+        const char *s;
+        int v;
+        if (!json_is_object(o)) {
+            jc_err(c, "must be an object");
+            jc_pop(c, m2);
+            continue;
+        }
+        jc_only_keys(c, o, keys);
+        cmn_cfg_camera_t *cam = &cfg->lpr.cameras[cfg->lpr.ncameras++];
+        cam->lot_index = -1;
+        cam->device_index = -1;
+        if (jc_ident(c, o, "id", 1, ID_MAX, &s) == 1) {
+            for (size_t j = 0; j + 1 < cfg->lpr.ncameras; j++) {
+                if (cfg->lpr.cameras[j].id && strcmp(cfg->lpr.cameras[j].id, s) == 0)
+                    jc_err_at(c, "id", "duplicate camera id \"%s\"", s);
+            }
+            cam->id = cmn_xstrdup(s);
+        }
+        if (jc_ident(c, o, "lot", 1, ID_MAX, &s) == 1)
+            cam->lot_id = cmn_xstrdup(s);
+        if (jc_ident(c, o, "lane", 1, ID_MAX, &s) == 1)
+            cam->lane_id = cmn_xstrdup(s);
+        if (jc_ident(c, o, "device", 1, ID_MAX, &s) == 1)
+            cam->device_id = cmn_xstrdup(s);
+        if ((v = jc_enum(c, o, "format", formats)) >= 0)
+            cam->format = (cmn_camera_format_t)v;
+        if ((v = jc_enum(c, o, "fallback", fallbacks)) >= 0)
+            cam->fallback = (cmn_fallback_t)v;
+        if (load_secret(c, o, "token", 0, cfg->dir, &cam->token) == 1 && cam->token.len < 16)
+            jc_err_at(c, "token", "must be at least 16 bytes long (from %s)", cam->token.source);
+        /* Confidence in per mille keeps the configuration in integers (0.85 is 850). */
+        int_or(c, o, "min_confidence", 0, 1000, 800, &cam->min_confidence);
+        int_or(c, o, "hold_ms", 0, 1500, 800, &cam->hold_ms);
+        int_or(c, o, "dedupe_window_s", 0, 3600, 10, &cam->dedupe_window_s);
+        int_or(c, o, "decision_timeout_ms", 50, 60000, 1000, &cam->decision_timeout_ms);
+        load_barrier(c, o, cfg, &cam->barrier);
+        jc_pop(c, m2);
+    }
+    jc_pop(c, mark);
+}
+
 static void load_lpr(jc_t *c, json_t *doc, cmn_config_t *cfg)
 {
-    static const char *const keys[] = {"listen", "spool_dir", "gateway_url", NULL};
+    static const char *const keys[] = {"listen", "spool_dir", "gateway_url", "forward_timeout_ms",
+                                       "cameras", NULL};
     int ok;
     json_t *l = section(c, doc, "lpr_bridge", &ok);
     const char *s;
@@ -358,6 +455,8 @@ static void load_lpr(jc_t *c, json_t *doc, cmn_config_t *cfg)
         else
             cfg->lpr.gateway_url = cmn_xstrdup(s);
     }
+    int_or(c, l, "forward_timeout_ms", 100, 600000, 10000, &cfg->lpr.forward_timeout_ms);
+    load_cameras(c, l, cfg);
     jc_pop(c, mark);
     json_decref(l);
 }
@@ -981,6 +1080,35 @@ static void cross_check(jc_t *c, cmn_config_t *cfg)
         }
         jc_pop(c, mark);
     }
+    for (size_t i = 0; i < cfg->lpr.ncameras; i++) {
+        cmn_cfg_camera_t *cam = &cfg->lpr.cameras[i];
+        size_t mark = jc_push_key(c, "lpr_bridge");
+        jc_push_key(c, "cameras");
+        jc_push_index(c, i);
+        const cmn_cfg_lot_t *lot = cam->lot_id ? cmn_config_lot(cfg, cam->lot_id) : NULL;
+        const cmn_cfg_device_t *dev = cam->device_id ? cmn_config_device(cfg, cam->device_id) : NULL;
+        if (cam->lot_id != NULL && lot == NULL)
+            jc_err_at(c, "lot", "no lot has the id \"%s\"", cam->lot_id);
+        if (cam->device_id != NULL && dev == NULL)
+            jc_err_at(c, "device", "no device has the id \"%s\"", cam->device_id);
+        if (lot != NULL && cam->lane_id != NULL) {
+            const cmn_cfg_lane_t *lane = cmn_config_lane(lot, cam->lane_id);
+            cam->lot_index = (int)(lot - cfg->lots);
+            if (lane == NULL)
+                jc_err_at(c, "lane", "lot \"%s\" has no lane \"%s\"", lot->id, cam->lane_id);
+            else
+                cam->direction = lane->direction;
+            int served = 0;
+            for (size_t k = 0; dev != NULL && k < dev->nlanes; k++)
+                served |= strcmp(dev->lanes[k], cam->lane_id) == 0;
+            if (dev != NULL && (strcmp(dev->lot_id, lot->id) != 0 || !served))
+                jc_err_at(c, "device", "device \"%s\" does not serve lane \"%s\" of lot \"%s\"",
+                          dev->id, cam->lane_id, lot->id);
+        }
+        if (dev != NULL)
+            cam->device_index = (int)(dev - cfg->devices);
+        jc_pop(c, mark);
+    }
     if (cfg->billing.default_provider != NULL &&
         cmn_config_provider(cfg, cfg->billing.default_provider) == NULL)
         jc_err_at(c, "billing", "default_provider: no provider has the id \"%s\"",
@@ -1138,6 +1266,18 @@ void cmn_config_free(cmn_config_t *cfg)
     secret_dispose(&cfg->gateway.admin_token);
     cmn_free(cfg->billing.listen.host);
     cmn_free(cfg->billing.default_provider);
+    for (size_t i = 0; i < cfg->lpr.ncameras; i++) {
+        cmn_cfg_camera_t *cam = &cfg->lpr.cameras[i];
+        cmn_free(cam->id);
+        cmn_free(cam->lot_id);
+        cmn_free(cam->lane_id);
+        cmn_free(cam->device_id);
+        secret_dispose(&cam->token);
+        cmn_free(cam->barrier.url);
+        cmn_free(cam->barrier.username);
+        secret_dispose(&cam->barrier.password);
+    }
+    cmn_free(cfg->lpr.cameras);
     cmn_free(cfg->lpr.listen.host);
     cmn_free(cfg->lpr.spool_dir);
     cmn_free(cfg->lpr.gateway_url);
@@ -1180,6 +1320,15 @@ const cmn_cfg_provider_t *cmn_config_provider(const cmn_config_t *cfg, const cha
     for (size_t i = 0; i < cfg->nproviders; i++) {
         if (cfg->providers[i].id != NULL && strcmp(cfg->providers[i].id, id) == 0)
             return &cfg->providers[i];
+    }
+    return NULL;
+}
+
+const cmn_cfg_camera_t *cmn_config_camera(const cmn_config_t *cfg, const char *id)
+{
+    for (size_t i = 0; i < cfg->lpr.ncameras; i++) {
+        if (cfg->lpr.cameras[i].id != NULL && strcmp(cfg->lpr.cameras[i].id, id) == 0)
+            return &cfg->lpr.cameras[i];
     }
     return NULL;
 }

@@ -54,6 +54,7 @@
 #include "cmn/http_client.h"
 
 #include <curl/curl.h>
+#include <openssl/crypto.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -77,6 +78,8 @@ struct xfer {
     struct curl_slist *hdrs;
     char *method;
     char *url;
+    char *username; /* digest authentication, or NULL */
+    char *password;
     char *body; /* NULL when not sending one */
     size_t body_len;
     int send_body;
@@ -177,6 +180,10 @@ static void xfer_free(struct xfer *x)
     curl_slist_free_all(x->hdrs);
     cmn_free(x->method);
     cmn_free(x->url);
+    cmn_free(x->username);
+    if (x->password != NULL)
+        OPENSSL_cleanse(x->password, strlen(x->password));
+    cmn_free(x->password);
     cmn_free(x->body);
     cmn_buf_dispose(&x->resp_body);
     cmn_buf_dispose(&x->resp_hdrs);
@@ -629,7 +636,11 @@ static CURLcode setup_easy(struct xfer *x)
         (cc = curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header)) != CURLE_OK ||
         (cc = curl_easy_setopt(e, CURLOPT_HEADERDATA, (void *)x)) != CURLE_OK ||
         (cc = curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf)) != CURLE_OK ||
-        (cc = curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->hdrs)) != CURLE_OK)
+        (cc = curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->hdrs)) != CURLE_OK ||
+        (x->username != NULL &&
+         ((cc = curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_DIGEST)) != CURLE_OK ||
+          (cc = curl_easy_setopt(e, CURLOPT_USERNAME, x->username)) != CURLE_OK ||
+          (cc = curl_easy_setopt(e, CURLOPT_PASSWORD, x->password)) != CURLE_OK)))
         goto out;
     if (is_head) {
         /* Through CUSTOMREQUEST, curl would wait for a body that a HEAD response never has. */
@@ -783,6 +794,10 @@ int cmn_http_request(cmn_http_client_t *c, const cmn_http_request_t *req, cmn_ht
         goto out;
     x->method = cmn_xstrdup(req->method);
     x->url = cmn_xstrdup(req->url);
+    if (req->username != NULL) {
+        x->username = cmn_xstrdup(req->username);
+        x->password = cmn_xstrdup(req->password ? req->password : "");
+    }
     /* POST, PUT and PATCH always carry a Content-Length, an empty body included. */
     x->send_body = req->body_len > 0 || strcmp(x->method, "POST") == 0 ||
                    strcmp(x->method, "PUT") == 0 || strcmp(x->method, "PATCH") == 0;

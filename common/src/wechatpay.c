@@ -9,8 +9,10 @@
 #include <openssl/rand.h>
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
+#include <stdio.h>
 #include <string.h>
 
+#include "cmn/crypto.h"
 #include "cmn/err.h"
 #include "cmn/mem.h"
 
@@ -423,4 +425,120 @@ out:
     OPENSSL_cleanse(rnd, sizeof rnd);
     ERR_pop_to_mark();
     return rc;
+}
+
+/* ---- merchant-side numbers ---- */
+
+static int is_plain_char(char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_' ||
+           c == '-';
+}
+
+static int is_decimal(const char *s, size_t max)
+{
+    size_t n = strspn(s, "0123456789");
+    return n > 0 && n <= max && s[n] == '\0';
+}
+
+void cmn_wxpay_lot_tag(const char *lot, char out[CMN_WXPAY_LOT_TAG_LEN + 1])
+{
+    unsigned char md[32];
+    char hex[65];
+
+    cmn_sha256(lot, strlen(lot), md);
+    cmn_hex(md, sizeof md, hex);
+    memcpy(out, hex, CMN_WXPAY_LOT_TAG_LEN);
+    out[CMN_WXPAY_LOT_TAG_LEN] = '\0';
+}
+
+int cmn_wxpay_parking_no(const char *lot, const char *seq, char out[CMN_WXPAY_NO_MAX + 1])
+{
+    size_t lot_len = lot ? strlen(lot) : 0, seq_len;
+    int plain = lot_len > 0;
+
+    if (lot_len == 0 || seq == NULL || !is_decimal(seq, 18))
+        return CMN_EINVAL;
+    seq_len = strlen(seq);
+    for (size_t i = 0; i < lot_len && plain; i++)
+        plain = is_plain_char(lot[i]);
+    if (plain && lot_len + 1 + seq_len <= CMN_WXPAY_NO_MAX) {
+        memcpy(out, lot, lot_len);
+        out[lot_len] = '*';
+        memcpy(out + lot_len + 1, seq, seq_len + 1);
+    } else {
+        /* 1 + 12 + 1 + at most 18 digits: always fits. */
+        out[0] = '*';
+        cmn_wxpay_lot_tag(lot, out + 1);
+        out[1 + CMN_WXPAY_LOT_TAG_LEN] = '*';
+        memcpy(out + 2 + CMN_WXPAY_LOT_TAG_LEN, seq, seq_len + 1);
+    }
+    return 0;
+}
+
+int cmn_wxpay_trade_no(const char *lot, const char *seq, int attempt,
+                       char out[CMN_WXPAY_NO_MAX + 1])
+{
+    char parking[CMN_WXPAY_NO_MAX + 1], full[CMN_WXPAY_NO_MAX + 16];
+    int rc = cmn_wxpay_parking_no(lot, seq, parking);
+
+    if (rc != 0 || attempt < 1 || attempt > 999999)
+        return CMN_EINVAL;
+    if (attempt == 1)
+        snprintf(full, sizeof full, "%s*b", parking);
+    else
+        snprintf(full, sizeof full, "%s*b%d", parking, attempt);
+    if (strlen(full) <= CMN_WXPAY_NO_MAX) {
+        memcpy(out, full, strlen(full) + 1);
+    } else {
+        cmn_buf_t key;
+        unsigned char md[32];
+        char hex[65];
+        cmn_buf_init(&key, 256);
+        if (cmn_buf_printf(&key, "%s~%s~b#%d", lot, seq, attempt) != 0) {
+            cmn_buf_dispose(&key);
+            return CMN_EINVAL;
+        }
+        cmn_sha256(key.base, key.len, md);
+        cmn_buf_dispose(&key);
+        cmn_hex(md, sizeof md, hex);
+        snprintf(out, CMN_WXPAY_NO_MAX + 1, "*%.31s", hex);
+    }
+    return 0;
+}
+
+int cmn_wxpay_parking_no_parse(const char *no, char *lot, size_t lotsz, int *hashed, char *seq,
+                               size_t seqsz)
+{
+    const char *star;
+    size_t lot_len;
+
+    if (no == NULL || strlen(no) > CMN_WXPAY_NO_MAX)
+        return CMN_EPARSE;
+    star = strrchr(no, '*');
+    if (star == NULL || !is_decimal(star + 1, 18))
+        return CMN_EPARSE;
+    if (no[0] == '*') {
+        /* "*<tag>*<seq>" */
+        if (star != no + 1 + CMN_WXPAY_LOT_TAG_LEN ||
+            strspn(no + 1, "0123456789abcdef") != CMN_WXPAY_LOT_TAG_LEN)
+            return CMN_EPARSE;
+        no++;
+        *hashed = 1;
+    } else {
+        for (const char *p = no; p < star; p++) {
+            if (!is_plain_char(*p))
+                return CMN_EPARSE;
+        }
+        *hashed = 0;
+    }
+    lot_len = (size_t)(star - no);
+    if (lot_len == 0)
+        return CMN_EPARSE;
+    if (lot_len >= lotsz || strlen(star + 1) >= seqsz)
+        return CMN_ETOOBIG;
+    memcpy(lot, no, lot_len);
+    lot[lot_len] = '\0';
+    memcpy(seq, star + 1, strlen(star + 1) + 1);
+    return 0;
 }

@@ -6,6 +6,7 @@ real socket to the real binary, which talks to a real Redis.
 Environment: PARK_BIN_DIR (the build's bin folder), PARK_REDIS_CLUSTER=1 to run Redis with
 cluster-enabled yes owning every slot.
 """
+import atexit
 import hashlib
 import hmac
 import http.client
@@ -230,10 +231,14 @@ def make_config(redis_port, overrides=None):
 class Gateway:
     """The gateway binary on a configuration folder of its own."""
 
-    def __init__(self, redis, overrides=None, env=None):
+    def __init__(self, redis, overrides=None, env=None, files=None):
         self.dir = tempfile.mkdtemp(prefix="park-gw-")
         os.makedirs(os.path.join(self.dir, "tariffs"))
         os.makedirs(os.path.join(self.dir, "secrets"))
+        # Extra files of the configuration folder (keys of a provider), relative path -> bytes.
+        for name, data in (files or {}).items():
+            with open(os.path.join(self.dir, name), "wb") as f:
+                f.write(data)
         with open(os.path.join(self.dir, "tariffs", "test-core.json"), "w") as f:
             json.dump(TARIFF, f)
         for dev, key in DEVICE_KEYS.items():
@@ -267,6 +272,9 @@ class Gateway:
             os.unlink(port_file)
         env = dict(os.environ)
         env.update(self.env)
+        if getattr(self, "port", None):
+            # A restart comes back on the same port, as a real deployment's gateway would.
+            env["PARK_GATEWAY_LISTEN"] = "127.0.0.1:%d" % self.port
         self.proc = subprocess.Popen(
             [os.path.join(BIN, "gateway"), "--config", self.config_path, "--port-file", port_file],
             stdout=self.log, stderr=self.log, env=env)
@@ -497,3 +505,152 @@ class Billing:
             self.proc.kill()
             self.proc.wait(10)
         self.log.close()
+
+
+_WX_KEY_DIR = []
+
+
+def _wechat_keys():
+    """Throwaway RSA-2048 key pairs, made once per test process with the openssl command line:
+    merchant (signs billing's requests), platform (the peer signs answers and notifications) and
+    other (a stranger's, for forgeries)."""
+    if not _WX_KEY_DIR:
+        d = tempfile.mkdtemp(prefix="park-wxkeys-")
+        atexit.register(shutil.rmtree, d, True)
+        for who in ("merchant", "platform", "other"):
+            key, pub = os.path.join(d, who + ".pem"), os.path.join(d, who + "_pub.pem")
+            subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt",
+                            "rsa_keygen_bits:2048", "-out", key],
+                           check=True, capture_output=True, timeout=60)
+            subprocess.run(["openssl", "pkey", "-in", key, "-pubout", "-out", pub],
+                           check=True, capture_output=True, timeout=60)
+        _WX_KEY_DIR.append(d)
+    return _WX_KEY_DIR[0]
+
+
+class WeChatPeer:
+    """tests/peers/wechatpay-server.js: WeChat Pay's vehicle parking API as built on the npm package
+    wechatpay-axios-plugin, which checks our signatures and signs and encrypts its answers and
+    notifications with code nobody here wrote.  Its /test/ endpoints steer it."""
+
+    MCHID = "1900000109"
+    APPID = "wxd678efh567hg6787"
+    MERCHANT_SERIAL = "3775B6A45ACD588826D15E583A95F5DD0E1E7B33"
+    PLATFORM_SERIAL = "7132D72A03E93CDDF8C03BBD1F37EEDF0D2FBD3C"
+    APIV3_KEY = b"0123456789abcdefghijABCDEFGHIJ01"
+
+    def __init__(self):
+        self.keys = _wechat_keys()
+        self.dir = tempfile.mkdtemp(prefix="park-wxpeer-")
+        apiv3 = os.path.join(self.dir, "apiv3")
+        with open(apiv3, "wb") as f:
+            f.write(self.APIV3_KEY)
+        script = os.path.join(ROOT, "tests", "peers", "wechatpay-server.js")
+        if not os.path.isdir(os.path.join(ROOT, "node_modules", "wechatpay-axios-plugin")):
+            raise AssertionError("wechatpay-axios-plugin is not installed: run npm ci (scripts/test does)")
+        self.log = open(os.path.join(self.dir, "peer.log"), "ab")
+        self.proc = subprocess.Popen(
+            ["node", script, "--port", "0",
+             "--merchant-public-key", self.key("merchant_pub"),
+             "--platform-private-key", self.key("platform"),
+             "--platform-serial", self.PLATFORM_SERIAL, "--apiv3-key-file", apiv3,
+             "--mchid", self.MCHID, "--merchant-serial", self.MERCHANT_SERIAL],
+            stdout=subprocess.PIPE, stderr=self.log, cwd=ROOT)
+        line = self.proc.stdout.readline().decode()
+        self.proc.stdout.close()
+        if not line.startswith("listening "):
+            raise AssertionError("wechatpay-server did not start; see " + self.dir)
+        self.port = int(line.split()[1])
+
+    def key(self, name):
+        return os.path.join(self.keys, name + ".pem")
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    def secret_files(self):
+        """The provider's secrets, for the gateway's configuration folder."""
+        out = {"secrets/wx_apiv3": self.APIV3_KEY}
+        for name, key in (("secrets/wx_merchant.pem", "merchant"),
+                          ("secrets/wx_platform.pem", "platform_pub")):
+            with open(self.key(key), "rb") as f:
+                out[name] = f.read()
+        return out
+
+    def provider(self, notify_url, provider_id="wx-test"):
+        return {"id": provider_id, "kind": "wechatpay", "base_url": self.url,
+                "mchid": self.MCHID, "appid": self.APPID, "serial_no": self.MERCHANT_SERIAL,
+                "notify_url": notify_url, "private_key": {"file": "secrets/wx_merchant.pem"},
+                "platform_public_key": {"file": "secrets/wx_platform.pem"},
+                "platform_serial": self.PLATFORM_SERIAL, "apiv3_key": {"file": "secrets/wx_apiv3"},
+                "timeout_ms": 1500, "connect_timeout_ms": 1000}
+
+    def call(self, method, path, body=None):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            conn.request(method, path, body=json.dumps(body).encode() if body is not None else None,
+                         headers={"Content-Type": "application/json"})
+            r = conn.getresponse()
+            return r.status, json.loads(r.read() or b"{}")
+        finally:
+            conn.close()
+
+    def control(self, method, path, body=None):
+        status, out = self.call(method, path, body)
+        assert status == 200, (path, status, out)
+        return out
+
+    def parkings(self):
+        return self.control("GET", "/test/parkings")
+
+    def deductions(self, plate=None):
+        q = "?plate_number=" + urllib.parse.quote(plate) if plate else ""
+        return self.control("GET", "/test/deductions" + q)
+
+    def notifications(self):
+        return self.control("GET", "/test/notifications")
+
+    def notification(self, resource, event_type="TRANSACTION.SUCCESS", notification_id=None,
+                     signing_key=None, apiv3_key=None, timestamp=None, associated_data="transaction",
+                     original_type="transaction"):
+        """A notification made with wechatpay-axios-plugin: (body bytes, headers)."""
+        script = r"""
+const { Rsa, Formatter, Aes } = require('wechatpay-axios-plugin');
+const a = JSON.parse(process.argv[1]);
+const nonce = Formatter.nonce(12);
+const body = JSON.stringify({id: a.id, create_time: '2026-11-27T18:00:00+08:00',
+  resource_type: 'encrypt-resource', event_type: a.event_type, summary: 'test',
+  resource: {original_type: a.original_type, algorithm: 'AEAD_AES_256_GCM',
+    ciphertext: Aes.AesGcm.encrypt(JSON.stringify(a.resource), Buffer.from(a.apiv3, 'latin1'),
+                                   nonce, a.ad),
+    associated_data: a.ad, nonce}});
+const n = Formatter.nonce();
+const key = Rsa.from('file://' + a.key, Rsa.KEY_TYPE_PRIVATE);
+process.stdout.write(JSON.stringify({body, nonce: n,
+  signature: Rsa.sign(Formatter.response(a.ts, n, body), key)}));
+"""
+        args = {"id": notification_id or "EV-test-%d" % time.time_ns(), "event_type": event_type,
+                "original_type": original_type, "resource": resource,
+                "apiv3": (apiv3_key or self.APIV3_KEY).decode("latin1"), "ad": associated_data,
+                "key": signing_key or self.key("platform"),
+                "ts": str(int(time.time()) if timestamp is None else timestamp)}
+        out = subprocess.run(["node", "-e", script, json.dumps(args)], capture_output=True,
+                             cwd=ROOT, timeout=20, check=True)
+        made = json.loads(out.stdout)
+        headers = {"Wechatpay-Timestamp": args["ts"], "Wechatpay-Nonce": made["nonce"],
+                   "Wechatpay-Signature": made["signature"],
+                   "Wechatpay-Serial": self.PLATFORM_SERIAL,
+                   "Wechatpay-Signature-Type": "WECHATPAY2-SHA256-RSA2048",
+                   "Content-Type": "application/json"}
+        return made["body"].encode(), headers
+
+    def destroy(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+        self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)

@@ -166,10 +166,53 @@ typedef struct cmn_cfg_billing {
     char *default_provider;
 } cmn_cfg_billing_t;
 
+typedef enum {
+    CMN_CAMERA_AUTO = 0, /* detected from each payload's content */
+    CMN_CAMERA_OPENALPR,
+    CMN_CAMERA_PLATERECOGNIZER,
+    CMN_CAMERA_HIKVISION
+} cmn_camera_format_t;
+
+typedef enum { CMN_BARRIER_NONE = 0, CMN_BARRIER_WEBHOOK, CMN_BARRIER_HIKVISION } cmn_barrier_kind_t;
+
+/** How a lane's barrier and display learn the decision (lpr-bridge). */
+typedef struct cmn_cfg_barrier {
+    cmn_barrier_kind_t kind;
+    char *url;      /* webhook: receives the decision as JSON; hikvision: the camera's base URL */
+    int channel;    /* hikvision: barrierGate channel (PUT /ISAPI/Parking/channels/{id}/barrierGate) */
+    char *username; /* hikvision: digest authentication */
+    cmn_secret_t password;
+    int64_t timeout_ms;
+} cmn_cfg_barrier_t;
+
+typedef enum { CMN_FALLBACK_HOLD = 0, CMN_FALLBACK_OPEN } cmn_fallback_t;
+
+/** A camera that pushes its reads to the lpr-bridge at POST /v1/cameras/{id}. */
+typedef struct cmn_cfg_camera {
+    char *id;
+    char *lot_id;
+    char *lane_id;
+    int lot_index;
+    cmn_lane_dir_t direction; /* the lane's: it decides entry or exit, not the camera */
+    char *device_id;          /* the device whose key signs the forwarded events */
+    int device_index;
+    cmn_camera_format_t format;
+    cmn_secret_t token;      /* len 0: none; else required as Bearer token or ?token= */
+    int64_t min_confidence;  /* per mille: a read at least this confident is forwarded at once */
+    int64_t hold_ms;         /* a weaker read may wait this long for a better one (<= 1500) */
+    int64_t dedupe_window_s; /* later reads of the same vehicle in this lane are suppressed */
+    int64_t decision_timeout_ms; /* the barrier's fallback applies when the gateway is slower */
+    cmn_fallback_t fallback;
+    cmn_cfg_barrier_t barrier;
+} cmn_cfg_camera_t;
+
 typedef struct cmn_cfg_lpr {
     cmn_cfg_listen_t listen;
     char *spool_dir;   /* absolute, or relative to the configuration file */
     char *gateway_url; /* where signed events go */
+    int64_t forward_timeout_ms;
+    cmn_cfg_camera_t *cameras;
+    size_t ncameras;
 } cmn_cfg_lpr_t;
 
 typedef struct cmn_config {
@@ -206,6 +249,7 @@ const cmn_cfg_lot_t *cmn_config_lot(const cmn_config_t *cfg, const char *id);
 const cmn_cfg_device_t *cmn_config_device(const cmn_config_t *cfg, const char *id);
 const cmn_tariff_t *cmn_config_tariff(const cmn_config_t *cfg, const char *id);
 const cmn_cfg_provider_t *cmn_config_provider(const cmn_config_t *cfg, const char *id);
+const cmn_cfg_camera_t *cmn_config_camera(const cmn_config_t *cfg, const char *id);
 /** Whether s is an identifier of the configuration: 1..maxlen of [A-Za-z0-9_.:-]. */
 int cmn_is_ident(const char *s, size_t maxlen);
 

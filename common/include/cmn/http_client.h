@@ -29,6 +29,8 @@ typedef struct cmn_http_request {
     long connect_timeout_ms;   /* 0: 2000 */
     long timeout_ms;           /* total, queueing excluded; 0: 10000 */
     size_t max_response_bytes; /* 0: 1 MiB; a larger body fails with CMN_ETOOBIG */
+    const char *username;      /* non-NULL: HTTP digest authentication (e.g. a camera's ISAPI) */
+    const char *password;
 } cmn_http_request_t;
 
 typedef struct cmn_http_response {

@@ -84,4 +84,47 @@ int cmn_wxpay_decrypt(const unsigned char apiv3_key[32], const char *associated_
  */
 int cmn_wxpay_nonce(char out[33]);
 
+/*
+ * Merchant-side numbers (docs/providers.md).  WeChat allows 1 to 32 characters of [0-9A-Za-z_-*]
+ * in out_parking_no and out_trade_no, each unique per merchant; ours derive from the session id
+ * "<lot>~<n>" so that a retry, a replay after a crash or another billing process always sends the
+ * same number, and the lot can be found back from a parking number alone (its notifications carry
+ * nothing else of ours):
+ *   - out_parking_no: "<lot>*<n>" when the lot id is made of [0-9A-Za-z_-] only and the whole fits,
+ *     else "*<tag>*<n>" with tag = the first 12 hex digits of SHA-256(lot id);
+ *   - out_trade_no of attempt a (>= 1) of the session's bill: the parking number followed by "*b"
+ *     and, from the second attempt on, a's digits; when that is too long, "*" and the first 31 hex
+ *     digits of SHA-256("<lot>~<n>~b#<a>").
+ * The three spellings cannot meet ('*' never starts a lot id; the long form has no second '*').
+ */
+
+/** Longest number, without the NUL. */
+#define CMN_WXPAY_NO_MAX 32
+/** Length of a lot tag in hex digits, without the NUL. */
+#define CMN_WXPAY_LOT_TAG_LEN 12
+
+/**
+ * The out_parking_no of session "<lot>~<seq>" (seq: 1 to 18 decimal digits) into out.
+ * Returns 0 or CMN_EINVAL (an empty lot, a seq that is not decimal or too long).
+ */
+int cmn_wxpay_parking_no(const char *lot, const char *seq, char out[CMN_WXPAY_NO_MAX + 1]);
+
+/**
+ * The out_trade_no of attempt `attempt` (1 to 999999) of the bill of session "<lot>~<seq>".
+ * Returns 0 or CMN_EINVAL.
+ */
+int cmn_wxpay_trade_no(const char *lot, const char *seq, int attempt,
+                       char out[CMN_WXPAY_NO_MAX + 1]);
+
+/** The tag of a lot id in the hashed spelling: 12 lower-case hex digits and a NUL. */
+void cmn_wxpay_lot_tag(const char *lot, char out[CMN_WXPAY_LOT_TAG_LEN + 1]);
+
+/**
+ * Splits an out_parking_no made by cmn_wxpay_parking_no: `lot` receives the lot id (plain
+ * spelling, *hashed = 0) or the lot tag to compare with cmn_wxpay_lot_tag (*hashed = 1), `seq` the
+ * session number.  Returns 0, CMN_EPARSE (not one of ours) or CMN_ETOOBIG (a buffer is too small).
+ */
+int cmn_wxpay_parking_no_parse(const char *no, char *lot, size_t lotsz, int *hashed, char *seq,
+                               size_t seqsz);
+
 #endif

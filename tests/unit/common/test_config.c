@@ -27,7 +27,9 @@ static const char *const base_config =
     "\"redis\": {\"address\": \"127.0.0.1:6390\", \"command_timeout_ms\": 250},"
     "\"gateway\": {\"listen\": \"127.0.0.1:0\", \"admin_token\": {\"file\": \"secrets/admin\"}},"
     "\"billing\": {\"default_provider\": \"stripe-test\"},"
-    "\"lpr_bridge\": {\"spool_dir\": \"spool\"},"
+    "\"lpr_bridge\": {\"spool_dir\": \"spool\", \"cameras\": [{\"id\": \"cam1\", \"lot\": \"L1\","
+    "  \"lane\": \"out\", \"device\": \"d1\", \"format\": \"hikvision\", \"min_confidence\": 850,"
+    "  \"barrier\": {\"kind\": \"webhook\", \"url\": \"http://127.0.0.1:9/barrier\"}}]},"
     "\"credit_policy\": {\"min_score\": 550, \"retry_minutes\": [1, 10, 60]},"
     "\"providers\": [{\"id\": \"stripe-test\", \"kind\": \"stripe\", "
     "  \"base_url\": \"http://127.0.0.1:12111\", \"secret_key\": {\"env\": \"PARK_TEST_STRIPE\"}}],"
@@ -188,6 +190,15 @@ static void test_valid(void **state)
     assert_string_equal(p->secret_key.source, "env PARK_TEST_STRIPE");
     assert_string_equal(p->currency, "CNY");
     assert_non_null(strstr(cfg->lpr.spool_dir, dir)); /* relative to the configuration */
+    const cmn_cfg_camera_t *cam = cmn_config_camera(cfg, "cam1");
+    assert_non_null(cam);
+    assert_int_equal(cam->direction, CMN_LANE_EXIT); /* from the lane */
+    assert_int_equal(cam->format, CMN_CAMERA_HIKVISION);
+    assert_int_equal(cam->min_confidence, 850);
+    assert_int_equal(cam->hold_ms, 800);
+    assert_int_equal(cam->dedupe_window_s, 10);
+    assert_int_equal(cam->barrier.kind, CMN_BARRIER_WEBHOOK);
+    assert_int_equal(cam->device_index, 0);
     cmn_config_free(cfg);
     cmn_diag_dispose(&d);
 }
@@ -263,6 +274,16 @@ static const struct bad_case bad_cases[] = {
     {"providers.0.secret_key", NULL, "$.providers[0].secret_key", "required field is missing"},
     {"lpr_bridge.gateway_url", "\"gateway:8080\"", "$.lpr_bridge.gateway_url", "http://"},
     {"log_level", "\"loud\"", "$.log_level", "one of \"debug\""},
+    {"lpr_bridge.cameras.0.lane", "\"side\"", "$.lpr_bridge.cameras[0].lane", "has no lane \"side\""},
+    {"lpr_bridge.cameras.0.lot", "\"L9\"", "$.lpr_bridge.cameras[0].lot", "no lot has the id"},
+    {"lpr_bridge.cameras.0.device", "\"d9\"", "$.lpr_bridge.cameras[0].device", "no device"},
+    {"lpr_bridge.cameras.0.format", "\"dahua\"", "$.lpr_bridge.cameras[0].format", "one of \"auto\""},
+    {"lpr_bridge.cameras.0.hold_ms", "2000", "$.lpr_bridge.cameras[0].hold_ms", "from 0 to 1500"},
+    {"lpr_bridge.cameras.0.min_confidence", "0.8", "$.lpr_bridge.cameras[0].min_confidence",
+     "integer from 0 to 1000"},
+    {"lpr_bridge.cameras.0.barrier", "{\"kind\": \"hikvision\"}", "$.lpr_bridge.cameras[0].barrier.url",
+     "required for a hikvision barrier"},
+    {"lpr_bridge.cameras.0.fallback", "\"maybe\"", "$.lpr_bridge.cameras[0].fallback", "one of"},
     {"tariff_dir", "\"no-such-folder\"", "$.tariff_dir", "cannot open folder"},
 };
 
@@ -313,7 +334,9 @@ static void test_every_problem_is_listed(void **state)
     cmn_config_t *cfg;
     cmn_diag_init(&d);
     assert_int_equal(cmn_config_load(cfg_path, &cfg, &d), CMN_ECONFIG);
-    assert_int_equal(d.n, 3);
+    /* The three, and the camera whose device now serves no lane of its lot. */
+    assert_int_equal(d.n, 4);
+    assert_non_null(strstr(d.msgs[3], "$.lpr_bridge.cameras[0].device"));
     cmn_diag_dispose(&d);
 }
 

@@ -879,6 +879,79 @@ static void test_error_queue_is_left_as_found(void **state)
     ERR_clear_error();
 }
 
+/* ---- merchant-side numbers ---- */
+
+static int wx_charset_ok(const char *s)
+{
+    size_t n = strlen(s);
+    return n >= 1 && n <= CMN_WXPAY_NO_MAX &&
+           strspn(s, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_-*") == n;
+}
+
+static void test_numbers_plain_hashed_and_parsed_back(void **state)
+{
+    char no[CMN_WXPAY_NO_MAX + 1], lot[80], seq[24], tag[CMN_WXPAY_LOT_TAG_LEN + 1];
+    int hashed = -1;
+    (void)state;
+
+    assert_int_equal(cmn_wxpay_parking_no("HZ-SC-001", "42", no), 0);
+    assert_string_equal(no, "HZ-SC-001*42");
+    assert_int_equal(cmn_wxpay_parking_no_parse(no, lot, sizeof lot, &hashed, seq, sizeof seq), 0);
+    assert_string_equal(lot, "HZ-SC-001");
+    assert_string_equal(seq, "42");
+    assert_int_equal(hashed, 0);
+    assert_int_equal(cmn_wxpay_trade_no("HZ-SC-001", "42", 1, no), 0);
+    assert_string_equal(no, "HZ-SC-001*42*b");
+    assert_int_equal(cmn_wxpay_trade_no("HZ-SC-001", "42", 3, no), 0);
+    assert_string_equal(no, "HZ-SC-001*42*b3");
+    /* A trade number is not a parking number. */
+    assert_int_equal(cmn_wxpay_parking_no_parse(no, lot, sizeof lot, &hashed, seq, sizeof seq),
+                     CMN_EPARSE);
+
+    /* A lot id with characters WeChat refuses, or too long: the hashed spelling. */
+    assert_int_equal(cmn_wxpay_parking_no("hz.west:7", "9", no), 0);
+    cmn_wxpay_lot_tag("hz.west:7", tag);
+    assert_int_equal(strlen(tag), CMN_WXPAY_LOT_TAG_LEN);
+    assert_true(wx_charset_ok(no));
+    assert_int_equal(no[0], '*');
+    assert_int_equal(cmn_wxpay_parking_no_parse(no, lot, sizeof lot, &hashed, seq, sizeof seq), 0);
+    assert_int_equal(hashed, 1);
+    assert_string_equal(lot, tag);
+    assert_string_equal(seq, "9");
+    const char *long_lot = "HANGZHOU-XIHU-DISTRICT-LOT-000123";
+    assert_int_equal(cmn_wxpay_parking_no(long_lot, "123456789012345678", no), 0);
+    assert_true(wx_charset_ok(no));
+    assert_int_equal(cmn_wxpay_parking_no_parse(no, lot, sizeof lot, &hashed, seq, sizeof seq), 0);
+    assert_int_equal(hashed, 1);
+    assert_string_equal(seq, "123456789012345678");
+
+    /* Trade numbers that would pass 32 characters: a hash, different per attempt, stable. */
+    char a1[CMN_WXPAY_NO_MAX + 1], a2[CMN_WXPAY_NO_MAX + 1], again[CMN_WXPAY_NO_MAX + 1];
+    assert_int_equal(cmn_wxpay_trade_no(long_lot, "123456789012345678", 1, a1), 0);
+    assert_int_equal(cmn_wxpay_trade_no(long_lot, "123456789012345678", 2, a2), 0);
+    assert_int_equal(cmn_wxpay_trade_no(long_lot, "123456789012345678", 1, again), 0);
+    assert_true(wx_charset_ok(a1) && wx_charset_ok(a2));
+    assert_int_equal(strlen(a1), CMN_WXPAY_NO_MAX);
+    assert_string_not_equal(a1, a2);
+    assert_string_equal(a1, again);
+    assert_null(strchr(a1 + 1, '*'));
+
+    /* Refusals. */
+    assert_int_equal(cmn_wxpay_parking_no("", "1", no), CMN_EINVAL);
+    assert_int_equal(cmn_wxpay_parking_no("L", "", no), CMN_EINVAL);
+    assert_int_equal(cmn_wxpay_parking_no("L", "1x", no), CMN_EINVAL);
+    assert_int_equal(cmn_wxpay_parking_no("L", "1234567890123456789", no), CMN_EINVAL);
+    assert_int_equal(cmn_wxpay_trade_no("L", "1", 0, no), CMN_EINVAL);
+    const char *bad[] = {"", "*", "L*", "*L*1", "L.x*1", "*0123456789ab*", "*0123456789AB*1",
+                         "L*1*b", "ABCDEFGHIJKLMNOPQRSTUVWXYZ01234*5"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        assert_int_equal(cmn_wxpay_parking_no_parse(bad[i], lot, sizeof lot, &hashed, seq,
+                                                    sizeof seq),
+                         CMN_EPARSE);
+    assert_int_equal(cmn_wxpay_parking_no_parse("LOT*12", lot, 3, &hashed, seq, sizeof seq),
+                     CMN_ETOOBIG);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -903,6 +976,7 @@ int main(void)
         cmocka_unit_test(test_pem_refusals),
         cmocka_unit_test(test_pem_file_with_several_blocks),
         cmocka_unit_test(test_error_queue_is_left_as_found),
+        cmocka_unit_test(test_numbers_plain_hashed_and_parsed_back),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -347,3 +347,62 @@ class TestRefundsAndWaivers(BillingCase):
         self.assertEqual(self.bill(b["bill_id"])["status"], "waived")
         status, _ = self.gw.admin("POST", "/v1/bills/%s/waive" % b["bill_id"], {"reason": "again"})
         self.assertEqual(status, 409)
+
+
+class TestReminderWebhook(BillingCase):
+    def setUp(self):
+        super().setUp()
+        import http.server
+        import socketserver
+        import threading
+        received = self.received = []
+        fail = self.fail_next = [2]  # the first two deliveries get a 500
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(n))
+                if fail[0] > 0:
+                    fail[0] -= 1
+                    self.send_response(500)
+                else:
+                    received.append((self.headers.get("Idempotency-Key"), body))
+                    self.send_response(204)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+            daemon_threads = True
+
+        self.receiver = Server(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.receiver.serve_forever, daemon=True).start()
+        self.billing.destroy()
+        self.gw.write_config({
+            "providers.0.base_url": self.proxy.url,
+            "credit_policy": {"retry_minutes": [60],
+                              "reminder_webhook": "http://127.0.0.1:%d/notify" %
+                                                  self.receiver.server_address[1]}})
+        self.billing = Billing(self.gw)
+
+    def tearDown(self):
+        self.receiver.shutdown()
+        self.receiver.server_close()
+        super().tearDown()
+
+    def test_delivered_after_failures_once_each(self):
+        self.driver("tok_visa", "浙A70070")
+        b = self.stay("浙A70070")
+        self.wait_status(b["bill_id"], "paid")
+        # bill_created and paid, though the first two deliveries failed (sent again later).
+        harness.wait_for(lambda: {r[1]["kind"] for r in self.received} >= {"bill_created", "paid"},
+                         timeout=40, what="reminders delivered")
+        ours = [r for r in self.received if r[1].get("bill") == b["bill_id"]]
+        keys = [r[0] for r in ours]
+        self.assertEqual(len(keys), len(set(keys)))  # each delivered once
+        self.assertTrue(all(k and k.startswith("LOT-A-") for k in keys))
+        created = [r[1] for r in ours if r[1]["kind"] == "bill_created"][0]
+        self.assertEqual(created["amount"], b["amount"])
+        self.assertEqual(created["plate"], "浙A70070")

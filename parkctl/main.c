@@ -5,11 +5,14 @@
  *   parkctl plate [--json] TEXT
  *   parkctl config check [FILE]
  *   parkctl event [--config FILE] --device ID --lane LANE --plate TEXT [...]
+ *   parkctl token create --role ROLE [--scope ID] [--name TEXT] | token revoke TOKEN
  *
  * Exit status: 0 on success, 2 on bad input (with one line on stderr saying why; `config check`
  * prints one line per problem), 1 on an internal failure.
  */
 #include <curl/curl.h>
+#include <hiredis/hiredis.h>
+#include <openssl/crypto.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -35,6 +38,9 @@ static const char usage[] =
     "[--explain]\n"
     "       parkctl plate [--json] TEXT\n"
     "       parkctl config check [FILE]\n"
+    "       parkctl token create --role admin|city|operator|driver [--scope ID] [--name TEXT]\n"
+    "                            [--config FILE]\n"
+    "       parkctl token revoke TOKEN [--config FILE]\n"
     "       parkctl event [--config FILE] --device ID --lane LANE --plate TEXT|--unreadable\n"
     "                     [--ts TIME] [--event-id ID] [--class CLASS] [--url URL]\n"
     "TIME is RFC 3339 with a zone, e.g. 2026-11-27T18:42:07+08:00; amounts are minor units.\n";
@@ -251,6 +257,152 @@ static int cmd_config(int argc, char **argv)
     return 0;
 }
 
+/* ---- token: API tokens for people, stored hashed in Redis (gateway/auth.h) ---------------- */
+
+/* A short synchronous Redis session: a command-line tool, not an event loop. */
+static redisContext *redis_connect(const cmn_config_t *cfg)
+{
+    struct timeval tv = {(long)(cfg->redis.connect_timeout_ms / 1000),
+                         (long)(cfg->redis.connect_timeout_ms % 1000) * 1000};
+    redisContext *c = cfg->redis.unix_path ? redisConnectUnixWithTimeout(cfg->redis.unix_path, tv)
+                                           : redisConnectWithTimeout(cfg->redis.host,
+                                                                     cfg->redis.port, tv);
+    if (c == NULL || c->err) {
+        fprintf(stderr, "parkctl: cannot reach Redis: %s\n", c ? c->errstr : "out of memory");
+        if (c != NULL)
+            redisFree(c);
+        return NULL;
+    }
+    if (cfg->redis.password.len > 0) {
+        redisReply *r = redisCommand(c, "AUTH %b", cfg->redis.password.data, /* checksrc: allow */
+                                     cfg->redis.password.len);
+        int ok = r != NULL && r->type != REDIS_REPLY_ERROR;
+        freeReplyObject(r);
+        if (!ok) {
+            fprintf(stderr, "parkctl: Redis refused the password\n");
+            redisFree(c);
+            return NULL;
+        }
+    }
+    return c;
+}
+
+static int cmd_token(int argc, char **argv)
+{
+    const char *path = DEFAULT_CONFIG, *role = NULL, *scope = NULL, *name = "";
+    int create = argc > 0 && strcmp(argv[0], "create") == 0;
+    int revoke = argc > 0 && strcmp(argv[0], "revoke") == 0;
+    const char *token = NULL;
+    if (!create && !revoke)
+        return bad("token: create or revoke (see parkctl help)");
+    for (int i = 1; i < argc; i++) {
+        const char **slot = NULL;
+        if (strcmp(argv[i], "--config") == 0)
+            slot = &path;
+        else if (strcmp(argv[i], "--role") == 0)
+            slot = &role;
+        else if (strcmp(argv[i], "--scope") == 0)
+            slot = &scope;
+        else if (strcmp(argv[i], "--name") == 0)
+            slot = &name;
+        else if (revoke && token == NULL) {
+            token = argv[i];
+            continue;
+        } else
+            return bad("token: unknown argument \"%s\"", argv[i]);
+        if (i + 1 >= argc)
+            return bad("token: %s needs a value", argv[i]);
+        *slot = argv[++i];
+    }
+    cmn_config_t *cfg = NULL;
+    cmn_diag_t diag;
+    cmn_diag_init(&diag);
+    int rc = EXIT_BAD_INPUT;
+    if (cmn_config_load(path, &cfg, &diag) != 0) {
+        rc = bad_diag("invalid configuration", &diag);
+        cmn_diag_dispose(&diag);
+        return rc;
+    }
+    cmn_diag_dispose(&diag);
+    unsigned char raw[32], hash[32];
+    char secret[80], hex[65];
+    if (create) {
+        static const char *const roles[] = {"admin", "city", "operator", "driver", NULL};
+        int ok = 0;
+        for (int i = 0; role != NULL && roles[i] != NULL; i++)
+            ok |= strcmp(role, roles[i]) == 0;
+        if (!ok) {
+            rc = bad("token: --role must be admin, city, operator or driver");
+            goto out;
+        }
+        int scoped = strcmp(role, "operator") == 0 || strcmp(role, "driver") == 0;
+        if (scoped && (scope == NULL || !cmn_is_ident(scope, 64))) {
+            rc = bad("token: a %s token needs --scope (the %s id)", role,
+                     strcmp(role, "operator") == 0 ? "operator" : "driver");
+            goto out;
+        }
+        if (strcmp(role, "operator") == 0) {
+            int known = 0;
+            for (size_t i = 0; i < cfg->noperators; i++)
+                known |= strcmp(cfg->operators[i].id, scope) == 0;
+            if (!known) {
+                rc = bad("token: no operator has the id \"%s\"", scope);
+                goto out;
+            }
+        }
+        if (!scoped)
+            scope = "*";
+        if (strlen(name) > 64) {
+            rc = bad("token: --name is longer than 64 bytes");
+            goto out;
+        }
+        if (cmn_random(raw, sizeof raw) != 0) {
+            rc = 1;
+            goto out;
+        }
+        char body[65];
+        cmn_hex(raw, sizeof raw, body);
+        snprintf(secret, sizeof secret, "pkt_%s", body);
+        token = secret;
+    } else if (token == NULL) {
+        rc = bad("token: revoke needs the token");
+        goto out;
+    }
+    cmn_sha256(token, strlen(token), hash);
+    cmn_hex(hash, 32, hex);
+    redisContext *c = redis_connect(cfg);
+    if (c == NULL) {
+        rc = 1;
+        goto out;
+    }
+    char key[96], now[24];
+    snprintf(key, sizeof key, "pk:tok:{%s}", hex);
+    snprintf(now, sizeof now, "%lld", (long long)time(NULL));
+    redisReply *r = create ? redisCommand(c, "HSET %s role %s scope %s name %s created %s", /* checksrc: allow */
+                                          key, role, scope, name, now)
+                           : redisCommand(c, "DEL %s", key); /* checksrc: allow */
+    if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+        fprintf(stderr, "parkctl: Redis: %s\n", r ? r->str : c->errstr);
+        rc = 1;
+    } else if (revoke && r->integer == 0) {
+        rc = bad("token: no such token");
+    } else if (create) {
+        printf("%s\n", token);
+        fprintf(stderr, "parkctl: %s token for %s created; it is shown only this once\n", role,
+                scope);
+        rc = 0;
+    } else {
+        printf("revoked (within 30 s at every gateway)\n");
+        rc = 0;
+    }
+    freeReplyObject(r);
+    redisFree(c);
+out:
+    OPENSSL_cleanse(secret, sizeof secret);
+    cmn_config_free(cfg);
+    return rc;
+}
+
 /* ---- event: a signed lane event, as a barrier or the lpr-bridge sends it ---------------- */
 
 static size_t on_body(char *data, size_t size, size_t n, void *userdata)
@@ -423,6 +575,8 @@ int main(int argc, char **argv)
         return cmd_config(argc - 2, argv + 2);
     if (strcmp(cmd, "event") == 0)
         return cmd_event(argc - 2, argv + 2);
+    if (strcmp(cmd, "token") == 0)
+        return cmd_token(argc - 2, argv + 2);
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
         fputs(usage, stdout);
         return 0;

@@ -152,15 +152,8 @@ static void on_outbox(void *data, int status, redisReply *r)
 {
     struct read_ctx *rc = data;
     if (status == 0 && r != NULL && r->type == REDIS_REPLY_ARRAY) {
-        const redisReply *entries = NULL;
-        if (r->elements >= 2 && r->element[0]->type == REDIS_REPLY_STRING)
-            entries = r->element[1]; /* XAUTOCLAIM */
-        else if (r->elements >= 1 && r->element[0]->type == REDIS_REPLY_ARRAY &&
-                 r->element[0]->elements >= 2)
-            entries = r->element[0]->element[1]; /* XREADGROUP */
-        for (size_t i = 0; entries != NULL && entries->type == REDIS_REPLY_ARRAY &&
-                           i < entries->elements;
-             i++)
+        const redisReply *entries = cmn_stream_entries(r);
+        for (size_t i = 0; entries != NULL && i < entries->elements; i++)
             deliver(rc->b, rc->lot, entries->element[i]);
     } else if (status == 0 && r != NULL && r->type == REDIS_REPLY_ERROR) {
         cmn_log(CMN_LOG_ERROR, "redis", "outbox: %.200s", r->str);
@@ -175,27 +168,10 @@ void bill_reminders_tick(bill_t *b, int reclaim)
     for (size_t i = 0; i < b->cfg->nlots; i++) {
         const char *lot = b->cfg->lots[i].id;
         cmn_rargs_t a;
-        cmn_rargs_init(&a);
-        if (reclaim) {
-            cmn_rargs_str(&a, "XAUTOCLAIM");
-            cmn_rargs_fmt(&a, "pk:{%s}:outbox", lot);
-            cmn_rargs_str(&a, "reminders");
-            cmn_rargs_str(&a, b->consumer);
-            cmn_rargs_int(&a, REMINDER_IDLE_MS);
-            cmn_rargs_str(&a, "0-0");
-            cmn_rargs_str(&a, "COUNT");
-            cmn_rargs_int(&a, REMINDER_BATCH);
-        } else {
-            cmn_rargs_str(&a, "XREADGROUP");
-            cmn_rargs_str(&a, "GROUP");
-            cmn_rargs_str(&a, "reminders");
-            cmn_rargs_str(&a, b->consumer);
-            cmn_rargs_str(&a, "COUNT");
-            cmn_rargs_int(&a, REMINDER_BATCH);
-            cmn_rargs_str(&a, "STREAMS");
-            cmn_rargs_fmt(&a, "pk:{%s}:outbox", lot);
-            cmn_rargs_str(&a, ">");
-        }
+        char key[96];
+        snprintf(key, sizeof key, "pk:{%s}:outbox", lot);
+        cmn_rargs_stream_read(&a, key, "reminders", b->consumer, reclaim, REMINDER_IDLE_MS,
+                              REMINDER_BATCH);
         struct read_ctx *rc = cmn_xcalloc(1, sizeof *rc);
         rc->b = b;
         snprintf(rc->lot, sizeof rc->lot, "%s", lot);

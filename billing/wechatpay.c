@@ -887,15 +887,9 @@ static void on_entries(void *data, int status, redisReply *r)
 {
     struct wx_read *rd = data;
     bill_t *b = rd->b;
-    if (reply_ok(status, r, "entries stream") && r->type == REDIS_REPLY_ARRAY && !b->stopping) {
-        const redisReply *entries = NULL;
-        if (r->elements >= 2 && r->element[0]->type == REDIS_REPLY_STRING)
-            entries = r->element[1]; /* XAUTOCLAIM */
-        else if (r->elements >= 1 && r->element[0]->type == REDIS_REPLY_ARRAY &&
-                 r->element[0]->elements >= 2)
-            entries = r->element[0]->element[1]; /* XREADGROUP */
-        for (size_t i = 0;
-             entries != NULL && entries->type == REDIS_REPLY_ARRAY && i < entries->elements; i++)
+    if (reply_ok(status, r, "entries stream") && !b->stopping) {
+        const redisReply *entries = cmn_stream_entries(r);
+        for (size_t i = 0; entries != NULL && i < entries->elements; i++)
             entry_start(b, rd->lot, entries->element[i]);
     }
     b->wx->reading[rd->lot - b->cfg->lots] = 0;
@@ -909,27 +903,9 @@ void bill_wx_tick(bill_t *b, const cmn_cfg_lot_t *lot, int reclaim)
     if (b->wx == NULL || b->stopping || b->wx->reading[li])
         return;
     cmn_rargs_t *a = cmn_xalloc(sizeof *a);
-    cmn_rargs_init(a);
-    if (reclaim) {
-        cmn_rargs_str(a, "XAUTOCLAIM");
-        cmn_rargs_fmt(a, "pk:{%s}:entries", lot->id);
-        cmn_rargs_str(a, "wechatpay");
-        cmn_rargs_str(a, b->consumer);
-        cmn_rargs_int(a, WX_CLAIM_IDLE_MS);
-        cmn_rargs_str(a, "0-0");
-        cmn_rargs_str(a, "COUNT");
-        cmn_rargs_int(a, WX_BATCH);
-    } else {
-        cmn_rargs_str(a, "XREADGROUP");
-        cmn_rargs_str(a, "GROUP");
-        cmn_rargs_str(a, "wechatpay");
-        cmn_rargs_str(a, b->consumer);
-        cmn_rargs_str(a, "COUNT");
-        cmn_rargs_int(a, WX_BATCH);
-        cmn_rargs_str(a, "STREAMS");
-        cmn_rargs_fmt(a, "pk:{%s}:entries", lot->id);
-        cmn_rargs_str(a, ">");
-    }
+    char key[96];
+    snprintf(key, sizeof key, "pk:{%s}:entries", lot->id);
+    cmn_rargs_stream_read(a, key, "wechatpay", b->consumer, reclaim, WX_CLAIM_IDLE_MS, WX_BATCH);
     struct wx_read *rd = cmn_xcalloc(1, sizeof *rd);
     rd->b = b;
     rd->lot = lot;

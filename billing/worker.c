@@ -20,6 +20,10 @@
  *   driver    paid, overdue and defaulted bills change the driver's record (driver_settle,
  *             driver_overdue, driver_default: each applied once per bill), then its plate copies.
  *   outbox    reminders.c sends the lot's outbox stream to the reminder webhook.
+ *   money     a script that changes a bill's status moves its amount between the money buckets
+ *             of the bill's lot-day (docs/redis.md) and is given that lot-day's key: bill_step
+ *             tells the day, and a script given none ("-") answers {'day', date} unchanged and is
+ *             sent again with it.
  *
  * A crash anywhere leaves either an unacknowledged stream entry (reclaimed) or a bill whose lease
  * runs out (taken again); the charge is then sent again with the same idempotency key, so the
@@ -218,6 +222,15 @@ struct charge_ctx {
     int query;     /* the query of an accepted deduction, not a charge */
     char otn[40];  /* a failure notified for this out_trade_no */
     bill_charge_t c;
+    /* The bill's lot-day, whose money counters its scripts move (docs/redis.md): told by
+     * bill_step, or by a script that was given none ({'day', date}, nothing changed). */
+    char day[16];
+    int day_asks;
+    /* The outcome being recorded, kept to be sent again when the script asks for the day. */
+    bill_outcome_t out;
+    const char *out_name;
+    char next[24];
+    int64_t at;
 };
 
 static void bill_keys(cmn_rargs_t *a, const char *lot, const char *seq)
@@ -228,10 +241,35 @@ static void bill_keys(cmn_rargs_t *a, const char *lot, const char *seq)
     cmn_rargs_fmt(a, "pk:{%s}:outbox", lot);
 }
 
+/* The key of the bill's lot-day counters; "-" until known (the script then says which it is). */
+static void day_key(cmn_rargs_t *a, const struct charge_ctx *cc)
+{
+    cmn_rargs_fmt(a, "pk:{%s}:day:%s", cc->lot, cc->day[0] ? cc->day : "-");
+}
+
+/* A script answered {'day', date}: it moves the bill's money and needs that lot-day's key.
+ * Returns 1 when the call is to be sent again with it (once: a bill's day never changes). */
+static int day_asked(struct charge_ctx *cc, int status, const redisReply *r)
+{
+    if (status != 0 || r == NULL || r->type != REDIS_REPLY_ARRAY || !cmn_reply_is(r, "day"))
+        return 0;
+    if (cc->day_asks++ > 0) {
+        cmn_log(CMN_LOG_ERROR, "bill_day", "bill %s~%s: asked for its day twice", cc->lot,
+                cc->seq);
+        return 0;
+    }
+    copy_reply(cc->day, sizeof cc->day, r, 1);
+    return 1;
+}
+
+static void send_result(struct charge_ctx *cc);
+
 static void on_result(void *data, int status, redisReply *r)
 {
     struct charge_ctx *cc = data;
     bill_t *b = cc->b;
+    if (day_asked(cc, status, r))
+        return send_result(cc);
     if (reply_ok(status, r, "bill_result") && cmn_reply_is(r, "paid") && r->elements > 4) {
         /* {'paid', late, bill, driver, amount}: from the bill, which a notification's path
          * does not know beforehand. */
@@ -247,11 +285,35 @@ static void on_result(void *data, int status, redisReply *r)
     cmn_free(cc);
 }
 
+static const char *const outcome_names[] = {"paid", "declined", "transient", "alert",
+                                            "accepted"};
+
+static void send_result(struct charge_ctx *cc)
+{
+    bill_t *b = cc->b;
+    cmn_rargs_t *a = cmn_xalloc(sizeof *a);
+    start_script(b, a, BILL_LUA_RESULT, 5);
+    bill_keys(a, cc->lot, cc->seq);
+    day_key(a, cc);
+    cmn_rargs_str(a, cc->seq);
+    cmn_rargs_int(a, cc->at);
+    cmn_rargs_str(a, outcome_names[cc->out.kind]);
+    cmn_rargs_str(a, cc->out.ref);
+    cmn_rargs_str(a, cc->out.code);
+    cmn_rargs_str(a, cc->next);
+    cmn_rargs_int(a, cc->c.attempt);
+    if (rsend(b, a, on_result, cc) != 0) {
+        b->charges_in_flight--;
+        cmn_free(cc);
+    }
+    cmn_free(a);
+}
+
 static void record(struct charge_ctx *cc, const bill_outcome_t *o)
 {
     bill_t *b = cc->b;
     const cmn_cfg_credit_t *p = &b->cfg->credit;
-    static const char *const names[] = {"paid", "declined", "transient", "alert", "accepted"};
+    const char *const *names = outcome_names;
     int64_t now = bill_now(b);
     char next[24] = "";
 
@@ -299,21 +361,10 @@ static void record(struct charge_ctx *cc, const bill_outcome_t *o)
             "charge",
             "bill %s attempt %d: %s %s %s", cc->c.bill, cc->c.attempt, names[o->kind], o->ref,
             o->code);
-    cmn_rargs_t *a = cmn_xalloc(sizeof *a);
-    start_script(b, a, BILL_LUA_RESULT, 4);
-    bill_keys(a, cc->lot, cc->seq);
-    cmn_rargs_str(a, cc->seq);
-    cmn_rargs_int(a, now);
-    cmn_rargs_str(a, names[o->kind]);
-    cmn_rargs_str(a, o->ref);
-    cmn_rargs_str(a, o->code);
-    cmn_rargs_str(a, next);
-    cmn_rargs_int(a, cc->c.attempt);
-    if (rsend(b, a, on_result, cc) != 0) {
-        b->charges_in_flight--;
-        cmn_free(cc);
-    }
-    cmn_free(a);
+    cc->out = *o;
+    cc->at = now;
+    snprintf(cc->next, sizeof cc->next, "%s", next);
+    send_result(cc);
 }
 
 static void on_outcome(void *data, const bill_outcome_t *o)
@@ -352,9 +403,13 @@ static void on_payment_ref(void *data, int status, redisReply *r)
     }
 }
 
+static void send_refund_result(struct charge_ctx *cc);
+
 static void on_refund_recorded(void *data, int status, redisReply *r)
 {
     struct charge_ctx *cc = data;
+    if (day_asked(cc, status, r))
+        return send_refund_result(cc);
     if (reply_ok(status, r, "bill_refund_result") && cmn_reply_is(r, "refunded"))
         cmn_log(CMN_LOG_INFO, "refund", "bill %s: %lld refunded", cc->c.bill, cc->c.amount);
     cc->b->charges_in_flight--;
@@ -371,15 +426,25 @@ static void on_refund(void *data, const bill_outcome_t *o)
     const char *outcome = names[o->kind];
     if (o->kind == BILL_OUT_ALERT || o->kind == BILL_OUT_DECLINED)
         cmn_log(CMN_LOG_ERROR, "refund_alert", "bill %s: refund refused: %s", cc->c.bill, o->code);
+    cc->out = *o;
+    cc->out_name = outcome;
+    cc->at = now;
+    send_refund_result(cc);
+}
+
+static void send_refund_result(struct charge_ctx *cc)
+{
+    bill_t *b = cc->b;
     cmn_rargs_t *a = cmn_xalloc(sizeof *a);
-    start_script(b, a, BILL_LUA_REFUND_RESULT, 4);
+    start_script(b, a, BILL_LUA_REFUND_RESULT, 5);
     bill_keys(a, cc->lot, cc->seq);
+    day_key(a, cc);
     cmn_rargs_str(a, cc->seq);
-    cmn_rargs_int(a, now);
-    cmn_rargs_str(a, outcome);
-    cmn_rargs_str(a, o->ref);
-    cmn_rargs_str(a, o->code);
-    cmn_rargs_int(a, now + 5);
+    cmn_rargs_int(a, cc->at);
+    cmn_rargs_str(a, cc->out_name);
+    cmn_rargs_str(a, cc->out.ref);
+    cmn_rargs_str(a, cc->out.code);
+    cmn_rargs_int(a, cc->at + 5);
     cmn_rargs_int(a, cc->c.attempt);
     if (rsend(b, a, on_refund_recorded, cc) != 0) {
         b->charges_in_flight--;
@@ -399,6 +464,7 @@ static void start_refund(struct charge_ctx *cc, const redisReply *r)
     copy_reply(cc->c.currency, sizeof cc->c.currency, r, 5);
     copy_reply(n, sizeof n, r, 6);
     copy_reply(charge, sizeof charge, r, 7);
+    copy_reply(cc->day, sizeof cc->day, r, 8);
     snprintf(cc->c.lot, sizeof cc->c.lot, "%s", cc->lot);
     cc->c.amount = strtoll(amount, NULL, 10);
     cc->c.attempt = (int)strtol(n, NULL, 10);
@@ -415,11 +481,15 @@ static void start_refund(struct charge_ctx *cc, const redisReply *r)
     }
 }
 
+static void send_step(struct charge_ctx *cc);
+
 static void on_step(void *data, int status, redisReply *r)
 {
     struct charge_ctx *cc = data;
     bill_t *b = cc->b;
     char driver[65], bill[100], amount[24];
+    if (day_asked(cc, status, r))
+        return send_step(cc);
     if (!reply_ok(status, r, "bill_step") || r->type != REDIS_REPLY_ARRAY) {
         b->charges_in_flight--;
         cmn_free(cc);
@@ -447,8 +517,8 @@ static void on_step(void *data, int status, redisReply *r)
         cmn_free(cc);
         return;
     }
-    /* {'charge', bill, driver, provider, amount, currency, attempt, plate, transients}, or
-     * {'query', ..., queries} for an accepted deduction */
+    /* {'charge', bill, driver, provider, amount, currency, attempt, plate, transients, day},
+     * or {'query', ..., queries, day} for an accepted deduction */
     char provider[65], attempt[16], transients[16];
     copy_reply(cc->c.bill, sizeof cc->c.bill, r, 1);
     copy_reply(cc->c.driver, sizeof cc->c.driver, r, 2);
@@ -458,6 +528,7 @@ static void on_step(void *data, int status, redisReply *r)
     copy_reply(attempt, sizeof attempt, r, 6);
     copy_reply(cc->c.plate, sizeof cc->c.plate, r, 7);
     copy_reply(transients, sizeof transients, r, 8);
+    copy_reply(cc->day, sizeof cc->day, r, 9);
     snprintf(cc->c.lot, sizeof cc->c.lot, "%s", cc->lot);
     snprintf(cc->c.seq, sizeof cc->c.seq, "%s", cc->seq);
     cc->c.amount = strtoll(amount, NULL, 10);
@@ -496,25 +567,32 @@ static void on_step(void *data, int status, redisReply *r)
     }
 }
 
-static void step(bill_t *b, const char *lot, const char *seq)
+static void send_step(struct charge_ctx *cc)
 {
-    struct charge_ctx *cc = cmn_xcalloc(1, sizeof *cc);
+    bill_t *b = cc->b;
     cmn_rargs_t *a = cmn_xalloc(sizeof *a);
-    cc->b = b;
-    snprintf(cc->lot, sizeof cc->lot, "%s", lot);
-    snprintf(cc->seq, sizeof cc->seq, "%s", seq);
-    start_script(b, a, BILL_LUA_STEP, 4);
-    bill_keys(a, lot, seq);
-    cmn_rargs_str(a, seq);
+    start_script(b, a, BILL_LUA_STEP, 5);
+    bill_keys(a, cc->lot, cc->seq);
+    day_key(a, cc);
+    cmn_rargs_str(a, cc->seq);
     cmn_rargs_int(a, bill_now(b));
     cmn_rargs_int(a, lease_s(b));
     cmn_rargs_str(a, b->consumer);
-    b->charges_in_flight++;
     if (rsend(b, a, on_step, cc) != 0) {
         b->charges_in_flight--;
         cmn_free(cc);
     }
     cmn_free(a);
+}
+
+static void step(bill_t *b, const char *lot, const char *seq)
+{
+    struct charge_ctx *cc = cmn_xcalloc(1, sizeof *cc);
+    cc->b = b;
+    snprintf(cc->lot, sizeof cc->lot, "%s", lot);
+    snprintf(cc->seq, sizeof cc->seq, "%s", seq);
+    b->charges_in_flight++;
+    send_step(cc);
 }
 
 /* ---- intake ------------------------------------------------------------------------------- */
@@ -748,15 +826,8 @@ static void on_stream(void *data, int status, redisReply *r)
 {
     struct lot_ctx *lc = data;
     if (reply_ok(status, r, "settlement stream") && r->type == REDIS_REPLY_ARRAY) {
-        const redisReply *entries = NULL;
-        if (r->elements >= 2 && r->element[0]->type == REDIS_REPLY_STRING)
-            entries = r->element[1]; /* XAUTOCLAIM */
-        else if (r->elements >= 1 && r->element[0]->type == REDIS_REPLY_ARRAY &&
-                 r->element[0]->elements >= 2)
-            entries = r->element[0]->element[1]; /* XREADGROUP */
-        for (size_t i = 0; entries != NULL && entries->type == REDIS_REPLY_ARRAY &&
-                           i < entries->elements;
-             i++)
+        const redisReply *entries = cmn_stream_entries(r);
+        for (size_t i = 0; entries != NULL && i < entries->elements; i++)
             intake_entry(lc->b, lc->lot->id, entries->element[i]);
     }
     bill_t *b = lc->b;
@@ -768,15 +839,8 @@ static void on_provider(void *data, int status, redisReply *r)
 {
     struct lot_ctx *lc = data;
     if (reply_ok(status, r, "provider stream") && r->type == REDIS_REPLY_ARRAY) {
-        const redisReply *entries = NULL;
-        if (r->elements >= 2 && r->element[0]->type == REDIS_REPLY_STRING)
-            entries = r->element[1];
-        else if (r->elements >= 1 && r->element[0]->type == REDIS_REPLY_ARRAY &&
-                 r->element[0]->elements >= 2)
-            entries = r->element[0]->element[1];
-        for (size_t i = 0; entries != NULL && entries->type == REDIS_REPLY_ARRAY &&
-                           i < entries->elements;
-             i++)
+        const redisReply *entries = cmn_stream_entries(r);
+        for (size_t i = 0; entries != NULL && i < entries->elements; i++)
             provider_event(lc->b, lc->lot->id, entries->element[i]);
     }
     bill_t *b = lc->b;
@@ -869,47 +933,12 @@ static void on_tick(uv_timer_t *t)
     int reclaim = b->ticks % 25 == 0; /* every 5 s at the default tick */
     for (size_t i = 0; i < b->cfg->nlots; i++) {
         const cmn_cfg_lot_t *lot = &b->cfg->lots[i];
-        cmn_rargs_init(a);
-        if (reclaim) {
-            cmn_rargs_str(a, "XAUTOCLAIM");
-            cmn_rargs_fmt(a, "pk:{%s}:bills", lot->id);
-            cmn_rargs_str(a, "billing");
-            cmn_rargs_str(a, b->consumer);
-            cmn_rargs_int(a, CLAIM_IDLE_MS);
-            cmn_rargs_str(a, "0-0");
-            cmn_rargs_str(a, "COUNT");
-            cmn_rargs_int(a, BATCH);
-        } else {
-            cmn_rargs_str(a, "XREADGROUP");
-            cmn_rargs_str(a, "GROUP");
-            cmn_rargs_str(a, "billing");
-            cmn_rargs_str(a, b->consumer);
-            cmn_rargs_str(a, "COUNT");
-            cmn_rargs_int(a, BATCH);
-            cmn_rargs_str(a, "STREAMS");
-            cmn_rargs_fmt(a, "pk:{%s}:bills", lot->id);
-            cmn_rargs_str(a, ">");
-        }
+        char key[96];
+        snprintf(key, sizeof key, "pk:{%s}:bills", lot->id);
+        cmn_rargs_stream_read(a, key, "billing", b->consumer, reclaim, CLAIM_IDLE_MS, BATCH);
         lot_command(b, lot, a, on_stream);
-        cmn_rargs_init(a);
-        if (reclaim) {
-            cmn_rargs_str(a, "XAUTOCLAIM");
-            cmn_rargs_fmt(a, "pk:{%s}:provider", lot->id);
-            cmn_rargs_str(a, "billing");
-            cmn_rargs_str(a, b->consumer);
-            cmn_rargs_int(a, CLAIM_IDLE_MS);
-            cmn_rargs_str(a, "0-0");
-        } else {
-            cmn_rargs_str(a, "XREADGROUP");
-            cmn_rargs_str(a, "GROUP");
-            cmn_rargs_str(a, "billing");
-            cmn_rargs_str(a, b->consumer);
-            cmn_rargs_str(a, "COUNT");
-            cmn_rargs_int(a, BATCH);
-            cmn_rargs_str(a, "STREAMS");
-            cmn_rargs_fmt(a, "pk:{%s}:provider", lot->id);
-            cmn_rargs_str(a, ">");
-        }
+        snprintf(key, sizeof key, "pk:{%s}:provider", lot->id);
+        cmn_rargs_stream_read(a, key, "billing", b->consumer, reclaim, CLAIM_IDLE_MS, BATCH);
         lot_command(b, lot, a, on_provider);
         bill_wx_tick(b, lot, reclaim);
         /* Take only as many due bills as there is room for charges in flight. */

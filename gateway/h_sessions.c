@@ -42,25 +42,15 @@ static void sreq_free(sreq_t *s)
     cmn_free(s);
 }
 
-static int unhex1(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Percent-decodes the id and splits it at its last '~' into lot id and number. */
 static int parse_sid(const char *id, size_t n, sreq_t *s, char *lot, size_t lotsz)
 {
     size_t o = 0;
     for (size_t i = 0; i < n; i++) {
         char c = id[i];
-        if (c == '%' && i + 2 < n && unhex1(id[i + 1]) >= 0 && unhex1(id[i + 2]) >= 0) {
-            c = (char)(unhex1(id[i + 1]) << 4 | unhex1(id[i + 2]));
+        unsigned char byte;
+        if (c == '%' && i + 2 < n && cmn_unhex(id + i + 1, 2, &byte, 1) == 0) {
+            c = (char)byte;
             i += 2;
         }
         if (o + 1 >= sizeof s->sid)

@@ -66,3 +66,43 @@ int cmn_reply_is(const redisReply *r, const char *tag)
     const char *s = cmn_reply_str(r, 0, &len);
     return s != NULL && len == strlen(tag) && memcmp(s, tag, len) == 0;
 }
+
+void cmn_rargs_stream_read(cmn_rargs_t *a, const char *key, const char *group,
+                           const char *consumer, int reclaim, long idle_ms, int count)
+{
+    cmn_rargs_init(a);
+    if (reclaim) {
+        cmn_rargs_str(a, "XAUTOCLAIM");
+        cmn_rargs_str(a, key);
+        cmn_rargs_str(a, group);
+        cmn_rargs_str(a, consumer);
+        cmn_rargs_int(a, idle_ms);
+        cmn_rargs_str(a, "0-0");
+        cmn_rargs_str(a, "COUNT");
+        cmn_rargs_int(a, count);
+    } else {
+        cmn_rargs_str(a, "XREADGROUP");
+        cmn_rargs_str(a, "GROUP");
+        cmn_rargs_str(a, group);
+        cmn_rargs_str(a, consumer);
+        cmn_rargs_str(a, "COUNT");
+        cmn_rargs_int(a, count);
+        cmn_rargs_str(a, "STREAMS");
+        cmn_rargs_str(a, key);
+        cmn_rargs_str(a, ">");
+    }
+}
+
+/* XREADGROUP answers [[stream, [entries]]]; XAUTOCLAIM answers [next id, [entries], [deleted]]. */
+const redisReply *cmn_stream_entries(const redisReply *r)
+{
+    const redisReply *e = NULL;
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY)
+        return NULL;
+    if (r->elements >= 2 && r->element[0]->type == REDIS_REPLY_STRING)
+        e = r->element[1];
+    else if (r->elements >= 1 && r->element[0]->type == REDIS_REPLY_ARRAY &&
+             r->element[0]->elements >= 2)
+        e = r->element[0]->element[1];
+    return e != NULL && e->type == REDIS_REPLY_ARRAY ? e : NULL;
+}

@@ -34,4 +34,15 @@ const char *cmn_reply_str(const redisReply *r, size_t i, size_t *len);
 /** Whether element 0 of an array reply is the string `tag`. */
 int cmn_reply_is(const redisReply *r, const char *tag);
 
+/**
+ * Arguments to read a stream with a consumer group: XREADGROUP of new entries ("> "), or, with
+ * `reclaim`, XAUTOCLAIM of the entries other consumers left pending longer than idle_ms.
+ */
+void cmn_rargs_stream_read(cmn_rargs_t *a, const char *key, const char *group,
+                           const char *consumer, int reclaim, long idle_ms, int count);
+
+/** The entries array of an XREADGROUP or XAUTOCLAIM answer (each [id, [field, value...]]), or
+ * NULL when it holds none. */
+const redisReply *cmn_stream_entries(const redisReply *r);
+
 #endif

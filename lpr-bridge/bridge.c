@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "cmn/buf.h"
@@ -149,7 +150,8 @@ static void barrier(lpr_bridge_t *b, const cmn_cfg_camera_t *cam, json_t *decisi
     const cmn_cfg_barrier_t *br = &cam->barrier;
     const char *d = json_string_value(json_object_get(decision, "decision"));
     char url[2300];
-    if (br->kind == CMN_BARRIER_NONE || d == NULL)
+    /* No client while stopping once deliveries are over: a fallback firing then drives nothing. */
+    if (br->kind == CMN_BARRIER_NONE || d == NULL || b->client == NULL)
         return;
     if (br->kind == CMN_BARRIER_WEBHOOK) {
         char *body = cmn_json_dump(decision, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -328,7 +330,9 @@ static void send_head(struct lotq *q)
     snprintf(stamp, sizeof stamp, "%lld", (long long)now.tv_sec);
     if (cmn_lane_sign(dev->key.data, dev->key.len, stamp, "POST", "/v1/events", 10, dev->id,
                       it->body, it->body_len, sig) != 0) {
+        /* Tried again later: returning with nothing in flight would stall the lot's queue. */
         cmn_log(CMN_LOG_ERROR, "forward", "cannot sign an event");
+        uv_timer_start(&q->retry, on_retry, 1000, 0);
         return;
     }
     snprintf(url, sizeof url, "%s/v1/events", b->cfg->lpr.gateway_url);
@@ -505,6 +509,13 @@ static void on_spooled(void *data, int status, uint64_t seq)
     json_object_set_new(o, "event_id", json_string(p->it->event_id));
     json_object_set_new(o, "action", json_string(out_names[p->action]));
     respond(p->req, 200, o);
+    if (b->stopping) {
+        /* Stopping began while it was written: the spool has it for the next start, and holding
+         * or queueing it now would leave it to no one. */
+        item_free(p->it);
+        cmn_free(p);
+        return;
+    }
     if (p->action == OUT_HELD) {
         /* A better read of the same vehicle replaces the one held. */
         if (l->held.item != NULL) {
@@ -547,17 +558,24 @@ static int token_ok(const cmn_cfg_camera_t *cam, const cmn_httpd_req_t *req)
     const char *h = cmn_httpd_req_header(req, "Authorization", &len);
     const char *given = NULL;
     size_t glen = 0;
-    if (h != NULL && len > 7 && strncmp(h, "Bearer ", 7) == 0) {
+    /* The scheme's name is case-insensitive (RFC 9110 section 11.1). */
+    if (h != NULL && len > 7 && strncasecmp(h, "Bearer ", 7) == 0) {
         given = h + 7;
         glen = len - 7;
     } else {
-        const char *q = memchr(req->url, '?', req->url_len);
-        const char *t = q ? strstr(q, "token=") : NULL;
-        if (t != NULL && (size_t)(t - req->url) < req->url_len) {
-            given = t + 6;
-            glen = strcspn(given, "&");
-            if ((size_t)(given - req->url) + glen > req->url_len)
-                glen = req->url_len - (size_t)(given - req->url);
+        /* The query parameter named token, not one whose name merely ends so (?notoken=). */
+        const char *end = req->url + req->url_len;
+        const char *p = memchr(req->url, '?', req->url_len);
+        while (p != NULL && p < end) {
+            p++;
+            const char *amp = memchr(p, '&', (size_t)(end - p));
+            const char *stop = amp ? amp : end;
+            if (stop - p >= 6 && memcmp(p, "token=", 6) == 0) {
+                given = p + 6;
+                glen = (size_t)(stop - given);
+                break;
+            }
+            p = amp;
         }
     }
     if (given == NULL)
@@ -885,6 +903,7 @@ static void on_spool_closed(void *data)
 static void on_client_closed(void *data)
 {
     lpr_bridge_t *b = data;
+    b->client = NULL; /* freed: decision timers still pending must not use it */
     lpr_spool_close(b->spool, on_spool_closed, b);
 }
 

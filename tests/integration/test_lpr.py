@@ -1,9 +1,16 @@
 """The lpr-bridge end to end: camera payloads (OpenALPR, Plate Recognizer, Hikvision) pushed to the
 real bridge, which spools them, de-duplicates them and forwards signed events to the real gateway
-on a real redis-server; the barrier webhook is a small receiver of the test's own."""
+on a real redis-server; the barrier webhook is a small receiver of the test's own, and a Hikvision
+camera's barrier control (ISAPI behind digest authentication) a stand-in of the test's own, since no
+real camera can run here.  promtool (Debian's prometheus package) checks /metrics."""
+import hashlib
+import hmac
+import http.client
 import http.server
 import json
 import os
+import re
+import secrets
 import signal
 import socketserver
 import subprocess
@@ -20,6 +27,7 @@ class BarrierReceiver:
 
     def __init__(self):
         received = self.received = []
+        times = self.times = []  # time.time() of each arrival, in the order of received
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def log_message(self, *args):
@@ -27,7 +35,9 @@ class BarrierReceiver:
 
             def do_POST(self):
                 n = int(self.headers.get("Content-Length") or 0)
-                received.append(json.loads(self.rfile.read(n)))
+                body = json.loads(self.rfile.read(n))
+                times.append(time.time())
+                received.append(body)
                 self.send_response(204)
                 self.end_headers()
 
@@ -37,6 +47,121 @@ class BarrierReceiver:
         self.server = Server(("127.0.0.1", 0), Handler)
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def destroy(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class HikvisionBarrier:
+    """A stand-in for a Hikvision camera's ISAPI barrier control, since no real camera can run here:
+    PUT /ISAPI/Parking/channels/{n}/barrierGate behind HTTP Digest authentication (RFC 7616, MD5,
+    qop=auth; the server side written here with hashlib, the bridge's side is libcurl's).  Every
+    request is recorded; a command is one that was authenticated and carried <ctrlMode>open."""
+
+    REALM = "IP Camera(E12345678)"
+
+    def __init__(self, username, password):
+        self.username, self.password = username, password
+        self.requests = []  # (method, path, "ok" | "challenged" | "bad_body" | "not_found")
+        self.commands = []  # {"channel", "username", "nc", "body"} of authenticated commands
+        self.nonces = {}    # nonce -> the highest nc seen (a replayed nc is refused)
+        self.lock = threading.Lock()
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as cameras do: curl answers the challenge on it
+
+            def log_message(self, *args):
+                pass
+
+            def reply(self, status, body, headers=()):
+                self.send_response(status)
+                for k, v in headers:
+                    self.send_header(k, v)
+                self.send_header("Content-Type", "application/xml")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_PUT(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n)
+                m = re.fullmatch(r"/ISAPI/Parking/channels/(\d+)/barrierGate", self.path)
+                auth = outer.check(self.command, self.path, self.headers.get("Authorization"))
+                if m is None:
+                    outcome = "not_found"
+                elif auth is None:
+                    outcome = "challenged"
+                elif not re.search(rb"<ctrlMode>\s*open\s*</ctrlMode>", body):
+                    outcome = "bad_body"
+                else:
+                    outcome = "ok"
+                with outer.lock:
+                    outer.requests.append((self.command, self.path, outcome))
+                    if outcome == "ok":
+                        outer.commands.append({"channel": int(m.group(1)), "username": auth[0],
+                                               "nc": auth[1], "body": body})
+                if outcome == "not_found":
+                    return self.reply(404, b"<ResponseStatus><statusCode>4</statusCode>"
+                                           b"</ResponseStatus>")
+                if outcome == "challenged":
+                    nonce = secrets.token_hex(16)
+                    with outer.lock:
+                        outer.nonces[nonce] = 0
+                    challenge = ('Digest realm="%s", qop="auth", algorithm=MD5, nonce="%s", '
+                                 'opaque="%s", stale=FALSE' % (outer.REALM, nonce,
+                                                               secrets.token_hex(8)))
+                    return self.reply(401, b"<ResponseStatus><statusCode>4</statusCode>"
+                                           b"<subStatusCode>badAuthorization</subStatusCode>"
+                                           b"</ResponseStatus>",
+                                      [("WWW-Authenticate", challenge)])
+                if outcome == "bad_body":
+                    return self.reply(400, b"<ResponseStatus><statusCode>6</statusCode>"
+                                           b"</ResponseStatus>")
+                self.reply(200, b"<ResponseStatus><statusCode>1</statusCode>"
+                                b"<statusString>OK</statusString></ResponseStatus>")
+
+        class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+            daemon_threads = True
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    def check(self, method, path, header):
+        """(username, nc) when `header` is a valid Digest answer to one of our challenges."""
+        if not header or not header.startswith("Digest "):
+            return None
+        p = {k.lower(): (q if q else v) for k, q, v in
+             re.findall(r'(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))', header[7:])}
+        need = ("username", "realm", "nonce", "uri", "response", "qop", "nc", "cnonce")
+        if any(k not in p for k in need) or p["qop"] != "auth":
+            return None
+        if p.get("algorithm", "MD5").upper() != "MD5" or p["realm"] != self.REALM:
+            return None
+        if p["uri"] != path or p["username"] != self.username:
+            return None
+        try:
+            nc = int(p["nc"], 16)
+        except ValueError:
+            return None
+        with self.lock:
+            if p["nonce"] not in self.nonces or nc <= self.nonces[p["nonce"]]:
+                return None
+        md5 = lambda s: hashlib.md5(s.encode()).hexdigest()
+        ha1 = md5("%s:%s:%s" % (p["username"], self.REALM, self.password))
+        ha2 = md5("%s:%s" % (method, p["uri"]))
+        want = md5("%s:%s:%s:%s:%s:%s" % (ha1, p["nonce"], p["nc"], p["cnonce"], p["qop"], ha2))
+        if not hmac.compare_digest(want, p["response"].lower()):
+            return None
+        with self.lock:
+            self.nonces[p["nonce"]] = nc
+        return p["username"], nc
 
     def destroy(self):
         self.server.shutdown()
@@ -62,24 +187,34 @@ class Bridge:
         with open(port_file) as f:
             self.port = int(f.read())
 
-    def push(self, camera, body, ctype="application/json"):
-        import http.client
+    def push(self, camera, body, ctype="application/json", headers=None, query=""):
+        h = {"Content-Type": ctype} if ctype else {}
+        h.update(headers or {})
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
         try:
-            conn.request("POST", "/v1/cameras/" + camera,
-                         body=body if isinstance(body, bytes) else body.encode(),
-                         headers={"Content-Type": ctype} if ctype else {})
+            conn.request("POST", "/v1/cameras/" + camera + query,
+                         body=body if isinstance(body, bytes) else body.encode(), headers=h)
             r = conn.getresponse()
             return r.status, json.loads(r.read() or b"{}")
         finally:
             conn.close()
 
-    def metrics(self):
-        import http.client
+    def get(self, path):
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-        conn.request("GET", "/metrics")
-        text = conn.getresponse().read().decode()
-        conn.close()
+        try:
+            conn.request("GET", path)
+            r = conn.getresponse()
+            return r.status, r.read()
+        finally:
+            conn.close()
+
+    def metrics_text(self):
+        status, body = self.get("/metrics")
+        assert status == 200, status
+        return body.decode()
+
+    def metrics(self):
+        text = self.metrics_text()
         out = {}
         for line in text.splitlines():
             if line and not line.startswith("#"):
@@ -100,6 +235,11 @@ class Bridge:
             self.proc.kill()
             self.proc.wait(10)
         self.log.close()
+
+    def logs(self):
+        self.log.flush()
+        with open(os.path.join(self.gw.dir, "lpr-bridge.log"), "rb") as f:
+            return f.read().decode("utf-8", "replace")
 
 
 def openalpr(plate, confidence=92.0, candidates=(), when=None):
@@ -134,6 +274,14 @@ def hikvision(plate, confidence=95, when=None):
 
 
 class LprCase(unittest.TestCase):
+    def extra_cameras(self):
+        """Cameras a test class adds to the two of every case."""
+        return []
+
+    def secret_files(self):
+        """Files of the configuration folder (relative path -> bytes) the extra cameras name."""
+        return {}
+
     def setUp(self):
         self.redis = Redis()
         self.barrier = BarrierReceiver()
@@ -147,11 +295,12 @@ class LprCase(unittest.TestCase):
              "format": "auto", "decision_timeout_ms": 800, "fallback": "hold",
              "barrier": {"kind": "webhook",
                          "url": "http://127.0.0.1:%d/barrier" % self.barrier.port}},
-        ]
+        ] + self.extra_cameras()
         self.gw = Gateway(self.redis, {"lpr_bridge": {"listen": "127.0.0.1:0",
                                                       "spool_dir": "spool",
                                                       "forward_timeout_ms": 3000,
-                                                      "cameras": cams}})
+                                                      "cameras": cams}},
+                          files=self.secret_files())
         self.bridge = Bridge(self.gw)
 
     def tearDown(self):
@@ -160,12 +309,20 @@ class LprCase(unittest.TestCase):
         self.barrier.destroy()
         self.redis.destroy()
 
-    def open_plates(self):
-        return sorted(v.split("\x1f")[0] for v in self.redis.cmd("HVALS", "pk:{LOT-A}:open"))
+    def open_plates(self, lot="LOT-A"):
+        return sorted(v.split("\x1f")[0] for v in self.redis.cmd("HVALS", "pk:{%s}:open" % lot))
 
-    def wait_plates(self, plates, timeout=10):
-        harness.wait_for(lambda: self.open_plates() == sorted(plates), timeout,
-                         "open sessions %s (are %s)" % (sorted(plates), self.open_plates()))
+    def wait_plates(self, plates, timeout=10, lot="LOT-A"):
+        harness.wait_for(lambda: self.open_plates(lot) == sorted(plates), timeout,
+                         "open sessions %s in %s (are %s)" % (sorted(plates), lot,
+                                                             self.open_plates(lot)))
+
+    def metric(self, name):
+        return self.bridge.metrics().get(name, 0)
+
+    def wait_metric(self, name, value, timeout=15):
+        harness.wait_for(lambda: self.metric(name) == value, timeout,
+                         "%s == %s (is %s)" % (name, value, self.metric(name)))
 
 
 class TestBridge(LprCase):
@@ -258,6 +415,234 @@ class TestDelivery(LprCase):
         time.sleep(1)
         self.assertEqual(self.redis.cmd("XLEN", "pk:{LOT-A}:entries"), 6)
         self.assertEqual(self.bridge.stop(), 0)
+
+
+def platerecognizer_multipart_sample():
+    """tests/samples/lpr/29 (a Plate Recognizer webhook with its JPEG) split into its Content-Type
+    and body, the capture time moved to now (same length) so the gateway takes it as current."""
+    path = os.path.join(harness.ROOT, "tests", "samples", "lpr",
+                        "29_platerecognizer_multipart_with_image.http")
+    with open(path, "rb") as f:
+        raw = f.read()
+    head, body = raw.split(b"\r\n\r\n", 1)
+    headers = {}
+    for line in head.split(b"\r\n")[1:]:
+        k, v = line.split(b":", 1)
+        headers[k.decode().strip().lower()] = v.decode().strip()
+    now = time.time()
+    utc = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + ".250000Z"
+    local = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(now + 8 * 3600)) + ".250000+08:00"
+    for old, new in ((b"2025-03-14T09:43:01.250000Z", utc.encode()),
+                     (b"2025-03-14 17:43:01.250000+08:00", local.encode())):
+        assert len(old) == len(new) and old in body, old
+        body = body.replace(old, new)
+    assert int(headers["content-length"]) == len(body)
+    return headers["content-type"], body
+
+
+CAMERA_TOKEN = "camera-token-0123456789-abcdef"
+HIK_USER, HIK_PASSWORD = "admin", "Hik-barrier-pass-42"
+
+
+class TestHikvisionBarrier(LprCase):
+    """A lane whose barrier is the camera's own, behind digest authentication."""
+
+    def setUp(self):
+        self.hik = HikvisionBarrier(HIK_USER, HIK_PASSWORD)
+        self.addCleanup(self.hik.destroy)
+        super().setUp()
+
+    def secret_files(self):
+        return {"secrets/hik-password": (HIK_PASSWORD + "\n").encode(),
+                "secrets/hik-wrong": b"not-the-password\n"}
+
+    def extra_cameras(self):
+        def cam(cid, lot, device, channel, password_file):
+            # A decision that takes long would give the fallback (hold: no command) the lane.
+            return {"id": cid, "lot": lot, "lane": "in", "device": device, "format": "hikvision",
+                    "decision_timeout_ms": 10000, "fallback": "hold",
+                    "barrier": {"kind": "hikvision", "url": self.hik.url, "channel": channel,
+                                "username": HIK_USER, "password": {"file": password_file},
+                                "timeout_ms": 5000}}
+        return [cam("cam-hik", "LOT-B", "dev-b", 2, "secrets/hik-password"),
+                cam("cam-hik-wrong", "LOT-C", "dev-c", 3, "secrets/hik-wrong")]
+
+    def test_entry_that_opens_sends_one_authenticated_command(self):
+        status, out = self.bridge.push("cam-hik", hikvision("浙B12345"), "application/xml")
+        self.assertEqual((status, out["action"]), (200, "forwarded"), out)
+        self.wait_metric('park_lpr_barrier_commands_total{result="ok"}', 1)
+        self.wait_plates(["浙B12345"], lot="LOT-B")
+        time.sleep(0.5)  # nothing follows
+        self.assertEqual(len(self.hik.commands), 1, self.hik.requests)
+        command = self.hik.commands[0]
+        self.assertEqual((command["channel"], command["username"]), (2, HIK_USER))
+        self.assertIn(b"<ctrlMode>open</ctrlMode>", command["body"])
+        # libcurl's digest dance: challenged once, then authenticated, on the right channel only.
+        self.assertTrue(all(p == "/ISAPI/Parking/channels/2/barrierGate" and m == "PUT"
+                            for m, p, _ in self.hik.requests), self.hik.requests)
+        self.assertEqual([o for _, _, o in self.hik.requests if o != "challenged"], ["ok"])
+        self.assertEqual(self.metric('park_lpr_barrier_commands_total{result="failed"}'), 0)
+
+    def test_hold_sends_no_command(self):
+        # An unreadable plate is held for staff: the camera's barrier is not touched.
+        status, out = self.bridge.push("cam-hik", hikvision("无车牌", confidence=0),
+                                       "application/xml")
+        self.assertEqual(status, 200, out)
+        self.wait_metric("park_lpr_delivered_total", 1)
+        time.sleep(0.5)
+        self.assertEqual(self.hik.requests, [])
+        m = self.bridge.metrics()
+        self.assertEqual(m['park_lpr_barrier_commands_total{result="ok"}'], 0)
+        self.assertEqual(m['park_lpr_barrier_commands_total{result="failed"}'], 0)
+
+    def test_wrong_password_fails_the_command_only(self):
+        status, out = self.bridge.push("cam-hik-wrong", hikvision("浙C23456"), "application/xml")
+        self.assertEqual(status, 200, out)
+        self.wait_metric('park_lpr_barrier_commands_total{result="failed"}', 1)
+        self.assertEqual(self.hik.commands, [])
+        self.assertTrue(self.hik.requests)
+        self.assertTrue(all(o == "challenged" for _, _, o in self.hik.requests), self.hik.requests)
+        # The read itself went through, and the bridge carries on.
+        self.wait_plates(["浙C23456"], lot="LOT-C")
+        self.assertEqual(self.bridge.get("/healthz")[0], 200)
+        status, out = self.bridge.push("cam-hik", hikvision("浙B34567"), "application/xml")
+        self.assertEqual(status, 200, out)
+        self.wait_metric('park_lpr_barrier_commands_total{result="ok"}', 1)
+        self.assertEqual(len(self.hik.commands), 1)
+        self.assertEqual(self.metric('park_lpr_barrier_commands_total{result="failed"}'), 1)
+
+
+class TestCameras(LprCase):
+    """Per-camera settings: fallback, token, pinned format, de-duplication window."""
+
+    FALLBACK_MS = 800
+
+    def secret_files(self):
+        return {"secrets/cam-token": (CAMERA_TOKEN + "\n").encode()}
+
+    def extra_cameras(self):
+        webhook = {"kind": "webhook", "url": "http://127.0.0.1:%d/barrier" % self.barrier.port}
+        return [
+            {"id": "cam-fb", "lot": "LOT-C", "lane": "in", "device": "dev-c",
+             "decision_timeout_ms": self.FALLBACK_MS, "fallback": "open", "barrier": webhook},
+            {"id": "cam-tok", "lot": "LOT-B", "lane": "in", "device": "dev-b",
+             "token": {"file": "secrets/cam-token"}},
+            {"id": "cam-pin", "lot": "LOT-B", "lane": "out", "device": "dev-b",
+             "format": "hikvision"},
+            {"id": "cam-slide", "lot": "LOT-C", "lane": "in", "device": "dev-c",
+             "dedupe_window_s": 5},
+        ]
+
+    def test_fallback_open_then_delivered_once(self):
+        self.gw.stop()
+        t0 = time.time()
+        status, out = self.bridge.push("cam-fb", openalpr("浙C45678"), None)
+        self.assertEqual((status, out["action"]), (200, "forwarded"), out)
+        harness.wait_for(lambda: any(b["camera"] == "cam-fb" for b in self.barrier.received),
+                         10, "the fallback at the barrier")
+        i = next(i for i, b in enumerate(self.barrier.received) if b["camera"] == "cam-fb")
+        b, elapsed = self.barrier.received[i], self.barrier.times[i] - t0
+        self.assertEqual((b["decision"], b["reason"], b["fallback"]),
+                         ("open", "gateway_timeout", True), b)
+        self.assertEqual(b["event_id"], out["event_id"])
+        # About decision_timeout_ms after the read: not before, and not much later (a busy CI
+        # machine gets seconds of slack).
+        self.assertGreaterEqual(elapsed, self.FALLBACK_MS / 1000 - 0.05)
+        self.assertLess(elapsed, self.FALLBACK_MS / 1000 + 3)
+        self.gw.start()
+        self.wait_plates(["浙C45678"], timeout=30, lot="LOT-C")
+        self.wait_metric("park_lpr_delivered_total", 1)
+        time.sleep(1)
+        self.assertEqual(self.redis.cmd("XLEN", "pk:{LOT-C}:entries"), 1)
+        self.assertEqual(self.open_plates("LOT-C"), ["浙C45678"])
+        # The barrier opened once: the gateway's late answer does not drive it again.
+        self.assertEqual([x for x in self.barrier.received if x["camera"] == "cam-fb"], [b])
+        self.assertEqual(self.metric("park_lpr_fallbacks_total"), 1)
+        self.assertEqual(self.metric("park_lpr_spool_depth"), 0)
+
+    def test_camera_token(self):
+        self.assertEqual(self.bridge.push("cam-tok", openalpr("浙B50001"), None)[0], 401)
+        self.assertEqual(self.bridge.push("cam-tok", openalpr("浙B50001"), None,
+                                          {"Authorization": "Bearer wrong-token-0123456789"})[0],
+                         401)
+        self.assertEqual(self.bridge.push("cam-tok", openalpr("浙B50001"), None,
+                                          query="?token=wrong-token-0123456789")[0], 401)
+        # Only a parameter named token counts.
+        self.assertEqual(self.bridge.push("cam-tok", openalpr("浙B50001"), None,
+                                          query="?notoken=" + CAMERA_TOKEN)[0], 401)
+        status, out = self.bridge.push("cam-tok", openalpr("浙B50002"), None,
+                                       {"Authorization": "Bearer " + CAMERA_TOKEN})
+        self.assertEqual((status, out.get("action")), (200, "forwarded"), out)
+        status, out = self.bridge.push("cam-tok", openalpr("浙B50003"), None,
+                                       query="?site=1&token=" + CAMERA_TOKEN)
+        self.assertEqual((status, out.get("action")), (200, "forwarded"), out)
+        self.wait_plates(["浙B50002", "浙B50003"], lot="LOT-B")
+        # Cameras without a token still take pushes without one.
+        self.assertEqual(self.bridge.push("cam-in", openalpr("浙A50004"), None)[0], 200)
+
+    def test_pinned_format_refuses_other_payloads(self):
+        status, out = self.bridge.push("cam-pin", openalpr("浙B60001"), None)
+        self.assertEqual(status, 400, out)
+        self.assertIn("hikvision", out["message"])
+        self.assertEqual(self.metric('park_lpr_payload_errors_total{camera="cam-pin"}'), 1)
+        status, out = self.bridge.push("cam-pin", hikvision("浙B60002"), "application/xml")
+        self.assertEqual((status, out["action"]), (200, "forwarded"), out)
+
+    def test_platerecognizer_multipart_with_image(self):
+        ctype, body = platerecognizer_multipart_sample()
+        status, out = self.bridge.push("cam-in", body, ctype)
+        self.assertEqual((status, out["action"]), (200, "forwarded"), out)
+        self.wait_plates(["KX70YTW"])
+        self.wait_metric("park_lpr_delivered_total", 1)
+
+    def test_window_slides_while_the_vehicle_stays(self):
+        # Read every 3 s for 15 s: each read is within 5 s of the one before, never of the first.
+        start = time.time()
+        actions = []
+        for i in range(6):
+            time.sleep(max(0.0, start + 3 * i - time.time()))
+            status, out = self.bridge.push("cam-slide", openalpr("浙C70001"), None)
+            self.assertEqual(status, 200, out)
+            actions.append(out["action"])
+        self.assertEqual(actions, ["forwarded"] + ["suppressed"] * 5)
+        self.wait_metric("park_lpr_delivered_total", 1)
+        m = self.bridge.metrics()
+        self.assertEqual(m['park_lpr_reads_total{camera="cam-slide",outcome="forwarded"}'], 1)
+        self.assertEqual(m['park_lpr_reads_total{camera="cam-slide",outcome="suppressed"}'], 5)
+        self.assertEqual(self.redis.cmd("XLEN", "pk:{LOT-C}:entries"), 1)
+        self.assertEqual(self.open_plates("LOT-C"), ["浙C70001"])
+
+    def test_metrics_pass_promtool(self):
+        # Every kind of series with data in it: reads, suppressions, errors, deliveries, latency.
+        self.bridge.push("cam-in", openalpr("浙A70001"), None)
+        self.bridge.push("cam-in", openalpr("浙A70001"), None)
+        self.bridge.push("cam-pin", openalpr("浙B70002"), None)
+        self.wait_plates(["浙A70001"])
+        self.wait_metric("park_lpr_delivered_total", 1)
+        text = self.bridge.metrics_text()
+        out = subprocess.run(["promtool", "check", "metrics"], input=text.encode(),
+                             capture_output=True, timeout=30)
+        self.assertEqual(out.returncode, 0, (out.stdout + out.stderr).decode() + text)
+
+
+class TestShutdown(LprCase):
+    def test_sigterm_with_undeliverable_reads(self):
+        self.gw.stop()
+        plates = ["浙A7%04d" % i for i in range(3)]
+        for p in plates:
+            status, out = self.bridge.push("cam-in", openalpr(p), None)
+            self.assertEqual((status, out["action"]), (200, "forwarded"))
+        self.assertEqual(self.metric("park_lpr_spool_depth"), 3)
+        t0 = time.time()
+        self.assertEqual(self.bridge.stop(), 0)
+        self.assertLess(time.time() - t0, 5)
+        self.assertIn("lpr-bridge stopped", self.bridge.logs())
+        self.assertNotIn("handles left open", self.bridge.logs())
+        self.gw.start()
+        self.bridge.start()
+        self.wait_plates(plates, timeout=30)
+        self.assertEqual(self.redis.cmd("XLEN", "pk:{LOT-A}:entries"), 3)
+        self.wait_metric("park_lpr_spool_depth", 0)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,8 @@ COPY scripts/install-deps /usr/local/lib/park/install-deps
 RUN /usr/local/lib/park/install-deps --runtime && rm -rf /var/lib/apt/lists/* \
  && useradd --system --home /var/lib/park --create-home park
 COPY --from=build /src/build/bin/ /usr/local/bin/
+# The web dashboard's files, where the gateway looks by default (../share/park/web beside it).
+COPY --from=build /src/build/share/ /usr/local/share/
 USER park
 WORKDIR /var/lib/park
 # Each service of docker-compose.yml runs one of the binaries with --config /etc/park/platform.json.

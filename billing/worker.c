@@ -169,9 +169,10 @@ static void driver_event(bill_t *b, const char *lot, const char *bill, const cha
     snprintf(d->driver, sizeof d->driver, "%s", driver);
     int64_t now = bill_now(b);
     if (strcmp(kind, "bill") == 0) {
-        static const char *const parts[] = {"", ":unpaid", ":applied"};
-        start_script(b, a, BILL_LUA_DRIVER_BILL, 3);
-        driver_keys(a, driver, parts, 3);
+        /* :bills: the driver's bills, for GET /v1/me/bills (docs/redis.md). */
+        static const char *const parts[] = {"", ":unpaid", ":applied", ":bills"};
+        start_script(b, a, BILL_LUA_DRIVER_BILL, 4);
+        driver_keys(a, driver, parts, 4);
         cmn_rargs_str(a, bill);
         cmn_rargs_int(a, amount);
         cmn_rargs_int(a, now);
@@ -241,6 +242,16 @@ static void bill_keys(cmn_rargs_t *a, const char *lot, const char *seq)
     cmn_rargs_fmt(a, "pk:{%s}:outbox", lot);
 }
 
+/* The lot's arrears index (docs/redis.md, common/lua/default_lib.lua), which bill_intake, bill_step
+ * and bill_result keep in the same step as the bill: the scripts find these keys by name. */
+#define ARREARS_KEYS 3
+static void arrears_keys(cmn_rargs_t *a, const char *lot)
+{
+    cmn_rargs_fmt(a, "pk:{%s}:arrears", lot);
+    cmn_rargs_fmt(a, "pk:{%s}:arrears:info", lot);
+    cmn_rargs_fmt(a, "pk:{%s}:defaulted", lot);
+}
+
 /* The key of the bill's lot-day counters; "-" until known (the script then says which it is). */
 static void day_key(cmn_rargs_t *a, const struct charge_ctx *cc)
 {
@@ -292,9 +303,10 @@ static void send_result(struct charge_ctx *cc)
 {
     bill_t *b = cc->b;
     cmn_rargs_t *a = cmn_xalloc(sizeof *a);
-    start_script(b, a, BILL_LUA_RESULT, 5);
+    start_script(b, a, BILL_LUA_RESULT, 5 + ARREARS_KEYS);
     bill_keys(a, cc->lot, cc->seq);
     day_key(a, cc);
+    arrears_keys(a, cc->lot);
     cmn_rargs_str(a, cc->seq);
     cmn_rargs_int(a, cc->at);
     cmn_rargs_str(a, outcome_names[cc->out.kind]);
@@ -571,9 +583,10 @@ static void send_step(struct charge_ctx *cc)
 {
     bill_t *b = cc->b;
     cmn_rargs_t *a = cmn_xalloc(sizeof *a);
-    start_script(b, a, BILL_LUA_STEP, 5);
+    start_script(b, a, BILL_LUA_STEP, 5 + ARREARS_KEYS);
     bill_keys(a, cc->lot, cc->seq);
     day_key(a, cc);
+    arrears_keys(a, cc->lot);
     cmn_rargs_str(a, cc->seq);
     cmn_rargs_int(a, bill_now(b));
     cmn_rargs_int(a, lease_s(b));
@@ -668,8 +681,9 @@ static void intake_entry(bill_t *b, const char *lot, const redisReply *entry)
     }
     const cmn_cfg_credit_t *p = &b->cfg->credit;
     cmn_rargs_t *a = cmn_xalloc(sizeof *a);
-    start_script(b, a, BILL_LUA_INTAKE, 4);
+    start_script(b, a, BILL_LUA_INTAKE, 4 + ARREARS_KEYS);
     bill_keys(a, lot, in->seq);
+    arrears_keys(a, lot);
     cmn_rargs_str(a, in->seq);
     cmn_rargs_int(a, bill_now(b));
     cmn_rargs_int(a, p->grace_hours * 3600);

@@ -1,6 +1,7 @@
 # Generates a C file holding each Redis script of common/lua as a string: the `#!lua` shebang (Redis 7
 # script flags: the server then refuses keys a script did not declare), the shared prelude, for
-# driver and plate scripts the driver library, then the script itself.
+# driver and plate scripts the driver library, for the bill, default, dispute, lane, audit and
+# driver scripts the arrears and audit library (default_lib.lua), then the script itself.
 #   cmake -DSRC=<lua dir> -DOUT=<file.c> -DSCRIPTS=a,b,c -P EmbedLua.cmake
 function(c_string var text)
   string(REPLACE "\\" "\\\\" text "${text}")
@@ -12,6 +13,7 @@ endfunction()
 string(REPLACE "," ";" SCRIPTS "${SCRIPTS}")
 file(READ ${SRC}/prelude.lua prelude)
 file(READ ${SRC}/driver_lib.lua driver_lib)
+file(READ ${SRC}/default_lib.lua default_lib)
 set(out "/* Generated from common/lua by cmake/EmbedLua.cmake: do not edit. */\n#include \"cmn/lua.h\"\n\n")
 set(table "const cmn_lua_script_t cmn_lua_scripts[] = {\n")
 foreach(name ${SCRIPTS})
@@ -19,6 +21,9 @@ foreach(name ${SCRIPTS})
   set(text "#!lua\n${prelude}")
   if(name MATCHES "^(driver|plate)_")
     string(APPEND text "${driver_lib}")
+  endif()
+  if(name MATCHES "^(bill|default|dispute|lane|audit|driver)_")
+    string(APPEND text "${default_lib}")
   endif()
   string(APPEND text "${body}")
   c_string(escaped "${text}")

@@ -36,7 +36,9 @@ int gw_session_parse(const char *rec, size_t len, gw_session_rec_t *out);
  */
 int gw_answer_render(const char *tuple, size_t len, json_t **out);
 
-/** Whether plate has a pass at lot on the local day of t (monthly pass or allow-list). */
+/** Whether plate has a pass at lot on the local day of t (monthly pass or allow-list) in the
+ * configuration.  Runtime passes (pk:{L}:passes, pk:{L}:allow) are read by the entry and
+ * exit_lookup scripts. */
 int gw_lot_has_pass(const cmn_cfg_lot_t *lot, const char *plate, cmn_instant_t t);
 
 /** Applies a new bill to its driver's record, then refreshes the driver's plate copies. */

@@ -37,6 +37,18 @@ enum {
     GW_LUA_BILL_WAIVE,
     GW_LUA_DRIVER_SETTLE,
     GW_LUA_NOTIFY_QUEUE,
+    /* The people's API (api.h, docs/api.md). */
+    GW_LUA_DISPUTE_OPEN,
+    GW_LUA_DISPUTE_RESOLVE,
+    GW_LUA_DRIVER_REINSTATE,
+    GW_LUA_DEFAULT_LIST,
+    GW_LUA_DEFAULT_FIGURES,
+    GW_LUA_DEFAULT_BILL,
+    GW_LUA_DEFAULT_DRIVER,
+    GW_LUA_AUDIT_LIST,
+    GW_LUA_LANE_OPEN,
+    GW_LUA_LANE_ACCESS,
+    GW_LUA_LANE_REASSIGN,
     GW_LUA_COUNT
 };
 
@@ -101,6 +113,10 @@ void gw_h_notify(gw_t *gw, cmn_httpd_req_t *req, const char *provider, size_t n)
  * call. */
 void gw_h_notify_wechat(gw_t *gw, const cmn_config_t *cfg, const cmn_cfg_provider_t *p,
                         cmn_httpd_req_t *req);
+/** GET /v1/reports/{revenue|leakage} (name: what follows /v1/reports/) and
+ * GET /v1/lots/{lot}/occupancy (h_reports.c, docs/reports.md). */
+void gw_h_reports(gw_t *gw, cmn_httpd_req_t *req, const char *name, size_t n);
+void gw_h_occupancy(gw_t *gw, cmn_httpd_req_t *req, const char *lot, size_t n);
 void gw_h_healthz(gw_t *gw, cmn_httpd_req_t *req);
 void gw_h_readyz(gw_t *gw, cmn_httpd_req_t *req);
 void gw_h_metrics(gw_t *gw, cmn_httpd_req_t *req);

@@ -1,5 +1,6 @@
 /*
- * Bills for staff (admin token):
+ * Bills (docs/api.md): admin and city tokens for every lot, operator tokens for their own lots;
+ * a driver token may read its own bills (GET) and nothing else here (/v1/me is the driver's).
  *   GET  /v1/bills/{bill}          the bill, its fee explanation and its history
  *   POST /v1/bills/{bill}/charge   charge it again now (e.g. once a driver fixed a failed card)
  *   POST /v1/bills/{bill}/refund   {"amount"?: minor units (default: all that is left), "reason"}
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
 #include "cmn/driver.h"
 #include "cmn/mem.h"
 #include "cmn/rargs.h"
@@ -25,6 +27,13 @@ typedef struct breq {
     char lot[65];
     char seq[24];
     char driver[65];
+    char reason[300]; /* a waiver's, kept to be sent again with the bill's day */
+    char day[16];     /* the bill's lot-day, once bill_waive told it */
+    int day_asks;
+    gw_principal_t who; /* who asks (gw_authenticate) */
+    char who_s[200];    /* role US scope US name, for the scripts' audit entries */
+    const char *rest;   /* the path after /v1/bills/ (in req->url) */
+    size_t rest_len;
 } breq_t;
 
 static void fail(breq_t *b, int status, const char *code, const char *msg)
@@ -68,6 +77,16 @@ static void on_get(void *data, int status, redisReply *r)
     const redisReply *rec = r->element[0], *hist = r->element[1];
     if (rec->type != REDIS_REPLY_ARRAY || rec->elements == 0)
         return fail(b, 404, "not_found", "no such bill");
+    if (b->who.role == GW_ROLE_DRIVER) {
+        /* A driver reads its own bills only. */
+        const char *owner = NULL;
+        for (size_t i = 0; i + 1 < rec->elements; i += 2) {
+            if (rec->element[i]->str != NULL && strcmp(rec->element[i]->str, "driver") == 0)
+                owner = rec->element[i + 1]->str;
+        }
+        if (owner == NULL || !gw_may_driver(&b->who, owner))
+            return fail(b, 403, "forbidden", "this bill is not yours");
+    }
     json_t *o = json_object();
     for (size_t i = 0; i + 1 < rec->elements; i += 2) {
         const char *k = rec->element[i]->str, *v = rec->element[i + 1]->str;
@@ -152,11 +171,21 @@ static void on_settled(void *data, int status, redisReply *r)
     }
 }
 
+static void send_waive(breq_t *b);
+
 static void on_waive(void *data, int status, redisReply *r)
 {
     breq_t *b = data;
     if (status != 0 || r == NULL || r->type != REDIS_REPLY_ARRAY)
         return fail(b, 503, "unavailable", "Redis is unavailable");
+    if (cmn_reply_is(r, "day") && b->day_asks++ == 0) {
+        /* The waiver moves the bill's money in the lot-day of its exit: ask again with its key. */
+        const char *day = cmn_reply_str(r, 1, NULL);
+        snprintf(b->day, sizeof b->day, "%s", day ? day : "");
+        return send_waive(b);
+    }
+    if (cmn_reply_is(r, "day"))
+        return fail(b, 503, "unavailable", "the bill's day keeps changing");
     if (cmn_reply_is(r, "unknown"))
         return fail(b, 404, "not_found", "no such bill");
     if (cmn_reply_is(r, "not_owed")) {
@@ -193,6 +222,31 @@ static void on_waive(void *data, int status, redisReply *r)
     cmn_free(b);
 }
 
+/* bill_waive, with the bill's lot-day key ("-" until the script has told the day). */
+static void send_waive(breq_t *b)
+{
+    cmn_rargs_t a;
+    cmn_rargs_init(&a);
+    cmn_rargs_str(&a, "EVALSHA");
+    cmn_rargs_str(&a, cmn_redis_script_sha(b->gw->redis, b->gw->scripts[GW_LUA_BILL_WAIVE]));
+    cmn_rargs_str(&a, "8");
+    cmn_rargs_fmt(&a, "pk:{%s}:s:%s", b->lot, b->seq);
+    cmn_rargs_fmt(&a, "pk:{%s}:s:%s:h", b->lot, b->seq);
+    cmn_rargs_fmt(&a, "pk:{%s}:due", b->lot);
+    cmn_rargs_fmt(&a, "pk:{%s}:outbox", b->lot);
+    cmn_rargs_fmt(&a, "pk:{%s}:day:%s", b->lot, b->day[0] ? b->day : "-");
+    /* The arrears index and the audit log (docs/redis.md), in the same step. */
+    cmn_rargs_fmt(&a, "pk:{%s}:arrears", b->lot);
+    cmn_rargs_fmt(&a, "pk:{%s}:arrears:info", b->lot);
+    cmn_rargs_fmt(&a, "pk:{%s}:audit", b->lot);
+    cmn_rargs_str(&a, b->seq);
+    cmn_rargs_int(&a, gw_now(b->gw));
+    cmn_rargs_str(&a, b->reason);
+    cmn_rargs_str(&a, b->who_s);
+    if (cmn_redis_command(b->gw->redis, on_waive, b, a.n, a.v, a.len) != 0)
+        fail(b, 503, "unavailable", "Redis is unavailable");
+}
+
 /* {"amount"?, "reason"} of a refund or waiver; reason required. */
 static int action_body(breq_t *b, char *reason, size_t reasonsz, long long *amount)
 {
@@ -216,19 +270,37 @@ out:
     return rc;
 }
 
+static void bills_route(breq_t *b);
+
+static void on_auth(void *data, int status, const gw_principal_t *who, const char *why)
+{
+    breq_t *b = data;
+    if (status == 401)
+        return fail(b, 401, "unauthorized", why ? why : "a valid token is required");
+    if (status != 0 || who == NULL)
+        return fail(b, 503, "unavailable", "Redis is unavailable");
+    b->who = *who;
+    snprintf(b->who_s, sizeof b->who_s, "%s\x1f%s\x1f%s", gw_role_name(who->role), who->scope,
+             who->name[0] ? who->name : gw_role_name(who->role));
+    bills_route(b);
+}
+
 void gw_h_bills(gw_t *gw, cmn_httpd_req_t *req, const char *rest, size_t n)
 {
-    const char *why;
-    gw_conf_t *conf = gw_conf_ref(gw);
-    int ok = gw_auth_admin(conf->cfg, req, &why);
-    gw_conf_unref(conf);
-    if (ok != 0) {
-        gw_metrics_error(&gw->metrics, "unauthorized");
-        return gw_respond_error(req, 401, "unauthorized", "%s", why);
-    }
     breq_t *b = cmn_xcalloc(1, sizeof *b);
     b->gw = gw;
     b->req = req;
+    b->rest = rest;
+    b->rest_len = n;
+    gw_authenticate(gw, req, on_auth, b);
+}
+
+static void bills_route(breq_t *b)
+{
+    gw_t *gw = b->gw;
+    cmn_httpd_req_t *req = b->req;
+    const char *rest = b->rest;
+    size_t n = b->rest_len;
     const char *slash = memchr(rest, '/', n);
     size_t idn = slash ? (size_t)(slash - rest) : n;
     int charge = slash != NULL && n - idn == 7 && memcmp(slash, "/charge", 7) == 0;
@@ -236,6 +308,17 @@ void gw_h_bills(gw_t *gw, cmn_httpd_req_t *req, const char *rest, size_t n)
     int waive = slash != NULL && n - idn == 6 && memcmp(slash, "/waive", 6) == 0;
     if ((slash != NULL && !charge && !refund && !waive) || parse(b, rest, idn) != 0)
         return fail(b, 404, "not_found", "no such bill");
+    /* Staff of every lot, an operator its own lots' bills, a driver (reading) its own. */
+    gw_conf_t *conf = gw_conf_ref(gw);
+    int lot_known = cmn_config_lot(conf->cfg, b->lot) != NULL;
+    int lot_ok = gw_may_lot(&b->who, conf->cfg, b->lot);
+    gw_conf_unref(conf);
+    if (!lot_known)
+        return fail(b, 404, "not_found", "no such bill");
+    if (b->who.role == GW_ROLE_DRIVER ? slash != NULL : !lot_ok)
+        return fail(b, 403, "forbidden",
+                    b->who.role == GW_ROLE_DRIVER ? "a driver token may only read its own bills"
+                                                  : "this bill's lot is not yours");
     if (gw->redis == NULL || !cmn_redis_ready(gw->redis))
         return fail(b, 503, "unavailable", "Redis is unavailable");
     cmn_rargs_t a;
@@ -249,25 +332,26 @@ void gw_h_bills(gw_t *gw, cmn_httpd_req_t *req, const char *rest, size_t n)
             return fail(b, 400, "bad_request",
                         "the body must be {\"reason\": TEXT} (and for a refund, optionally "
                         "\"amount\": a positive integer)");
+        if (waive) {
+            snprintf(b->reason, sizeof b->reason, "%s", reason);
+            return send_waive(b);
+        }
         cmn_rargs_str(&a, "EVALSHA");
-        cmn_rargs_str(&a, cmn_redis_script_sha(gw->redis, gw->scripts[refund ? GW_LUA_BILL_REFUND
-                                                                            : GW_LUA_BILL_WAIVE]));
-        cmn_rargs_str(&a, refund ? "3" : "4");
+        cmn_rargs_str(&a, cmn_redis_script_sha(gw->redis, gw->scripts[GW_LUA_BILL_REFUND]));
+        cmn_rargs_str(&a, "4");
         cmn_rargs_fmt(&a, "pk:{%s}:s:%s", b->lot, b->seq);
         cmn_rargs_fmt(&a, "pk:{%s}:s:%s:h", b->lot, b->seq);
         cmn_rargs_fmt(&a, "pk:{%s}:due", b->lot);
-        if (waive)
-            cmn_rargs_fmt(&a, "pk:{%s}:outbox", b->lot);
+        cmn_rargs_fmt(&a, "pk:{%s}:audit", b->lot);
         cmn_rargs_str(&a, b->seq);
-        if (refund) {
-            if (amount > 0)
-                cmn_rargs_int(&a, amount);
-            else
-                cmn_rargs_str(&a, "");
-        }
+        if (amount > 0)
+            cmn_rargs_int(&a, amount);
+        else
+            cmn_rargs_str(&a, "");
         cmn_rargs_int(&a, gw_now(gw));
         cmn_rargs_str(&a, reason);
-        if (cmn_redis_command(gw->redis, refund ? on_refund : on_waive, b, a.n, a.v, a.len) != 0)
+        cmn_rargs_str(&a, b->who_s);
+        if (cmn_redis_command(gw->redis, on_refund, b, a.n, a.v, a.len) != 0)
             fail(b, 503, "unavailable", "Redis is unavailable");
         return;
     }
@@ -287,13 +371,16 @@ void gw_h_bills(gw_t *gw, cmn_httpd_req_t *req, const char *rest, size_t n)
         return fail(b, 405, "method_not_allowed", "use POST");
     cmn_rargs_str(&a, "EVALSHA");
     cmn_rargs_str(&a, cmn_redis_script_sha(gw->redis, gw->scripts[GW_LUA_BILL_REQUEST_CHARGE]));
-    cmn_rargs_str(&a, "3");
+    cmn_rargs_str(&a, "4");
     cmn_rargs_fmt(&a, "pk:{%s}:s:%s", b->lot, b->seq);
     cmn_rargs_fmt(&a, "pk:{%s}:s:%s:h", b->lot, b->seq);
     cmn_rargs_fmt(&a, "pk:{%s}:due", b->lot);
+    cmn_rargs_fmt(&a, "pk:{%s}:audit", b->lot);
     cmn_rargs_str(&a, b->seq);
     cmn_rargs_int(&a, gw_now(gw));
     cmn_rargs_str(&a, "charge requested by staff");
+    cmn_rargs_str(&a, b->who_s);
+    cmn_rargs_str(&a, "charge");
     if (cmn_redis_command(gw->redis, on_charge, b, a.n, a.v, a.len) != 0)
         fail(b, 503, "unavailable", "Redis is unavailable");
 }

@@ -1,5 +1,6 @@
 /*
- * The admin API for drivers (Authorization: Bearer <gateway.admin_token>):
+ * The admin API for drivers (an admin token: gateway.admin_token or one made by parkctl token;
+ * any other role gets 403):
  *
  *   POST   /v1/drivers              enrol or update: {"id"?, "plates": [...], "provider",
  *                                   "payment_ref", "score"?}  -> 201 with the driver
@@ -26,6 +27,7 @@
 #include "events.h"
 #include "gw.h"
 #include "cmn/rargs.h"
+#include "auth.h"
 #include "router.h"
 
 #define MAX_PLATES 8
@@ -468,15 +470,49 @@ static int query_plate(const char *q, size_t n, char *out, size_t outsz)
     return 0;
 }
 
+static void drivers_route(gw_t *gw, cmn_httpd_req_t *req, const char *rest, size_t rest_len);
+
+struct drivers_auth {
+    gw_t *gw;
+    cmn_httpd_req_t *req;
+    const char *rest;
+    size_t rest_len;
+};
+
+static void on_drivers_auth(void *data, int status, const gw_principal_t *who, const char *why)
+{
+    struct drivers_auth x = *(struct drivers_auth *)data;
+    cmn_free(data);
+    if (status == 401) {
+        gw_metrics_error(&x.gw->metrics, "unauthorized");
+        return gw_respond_error(x.req, 401, "unauthorized", "%s",
+                                why ? why : "a valid token is required");
+    }
+    if (status != 0 || who == NULL) {
+        gw_metrics_error(&x.gw->metrics, "unavailable");
+        return gw_respond_error(x.req, 503, "unavailable", "Redis is unavailable");
+    }
+    if (who->role != GW_ROLE_ADMIN) {
+        gw_metrics_error(&x.gw->metrics, "forbidden");
+        return gw_respond_error(x.req, 403, "forbidden", "the drivers API needs an admin token");
+    }
+    drivers_route(x.gw, x.req, x.rest, x.rest_len);
+}
+
 void gw_h_drivers(gw_t *gw, cmn_httpd_req_t *req, const char *rest, size_t rest_len)
+{
+    struct drivers_auth *x = cmn_xcalloc(1, sizeof *x);
+    x->gw = gw;
+    x->req = req;
+    x->rest = rest;
+    x->rest_len = rest_len;
+    gw_authenticate(gw, req, on_drivers_auth, x);
+}
+
+static void drivers_route(gw_t *gw, cmn_httpd_req_t *req, const char *rest, size_t rest_len)
 {
     const char *why;
     gw_conf_t *conf = gw_conf_ref(gw);
-    if (gw_auth_admin(conf->cfg, req, &why) != 0) {
-        gw_conf_unref(conf);
-        gw_metrics_error(&gw->metrics, "unauthorized");
-        return gw_respond_error(req, 401, "unauthorized", "%s", why);
-    }
     dreq_t *d = cmn_xcalloc(1, sizeof *d);
     d->gw = gw;
     d->conf = conf;
@@ -528,10 +564,10 @@ void gw_h_drivers(gw_t *gw, cmn_httpd_req_t *req, const char *rest, size_t rest_
         return get_driver(d, on_get);
     if (req->method == HTTP_DELETE) {
         cmn_rargs_t a;
-        start_script(&a, d, GW_LUA_DRIVER_DEL, 6);
+        start_script(&a, d, GW_LUA_DRIVER_DEL, 7);
         static const char *const parts[] = {"", ":unpaid", ":overdue", ":applied", ":history",
-                                            ":defaults"};
-        for (int i = 0; i < 6; i++)
+                                            ":defaults", ":bills"};
+        for (int i = 0; i < 7; i++)
             cmn_rargs_fmt(&a, "pk:drv:{%s}%s", d->id, parts[i]);
         if (cmn_redis_command(gw->redis, on_del, d, a.n, a.v, a.len) != 0)
             fail(d, 503, "unavailable", "Redis is unavailable");

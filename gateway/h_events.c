@@ -64,6 +64,7 @@ struct lookup {
     char *tariff_json;
     char why[16];
     char reserved[24];
+    int runtime_pass; /* a pass or allow-list entry added at runtime (pk:{L}:passes, :allow) */
 };
 
 /* A driver's credit copy from the plate index. */
@@ -583,6 +584,8 @@ static void send_entry(ev_t *e)
     cmn_rargs_fmt(a, "pk:%s:entries", e->tag);
     cmn_rargs_fmt(a, "pk:%s:review", e->tag);
     cmn_rargs_fmt(a, "pk:%s:s:%s", e->tag, e->stale_seq[0] ? e->stale_seq : "-");
+    cmn_rargs_fmt(a, "pk:%s:passes", e->tag);
+    cmn_rargs_fmt(a, "pk:%s:allow", e->tag);
     keys_idem(e, a);
     int nkeys = a->n - nkeys_at - 1;
     cmn_rargs_fmt(a, "%d", nkeys);
@@ -613,6 +616,9 @@ static void send_entry(ev_t *e)
     cmn_rargs_int(a, gw_now(e->gw));
     cmn_rargs_str(a, e->device);
     cmn_rargs_str(a, e->event_id);
+    char date[16];
+    cmn_date_format(local_day(lot, e->ts), date, sizeof date);
+    cmn_rargs_str(a, date);
     int rc = a->overflow ? CMN_ETOOBIG
                          : cmn_redis_command(e->gw->redis, on_entry, e, a->n, a->v, a->len);
     cmn_free(expl);
@@ -658,6 +664,9 @@ static void on_lookup(void *data, int status, redisReply *r)
             s = cmn_reply_str(r, 5, &len);
             if (s != NULL && len > 0)
                 e->found.tariff_json = cmn_xstrndup(s, len);
+            e->found.runtime_pass = r->elements > 6 &&
+                                    r->element[6]->type == REDIS_REPLY_INTEGER &&
+                                    r->element[6]->integer == 1;
         }
     } else if (cmn_reply_is(r, "none")) {
         snprintf(e->found.kind, sizeof e->found.kind, "none");
@@ -712,8 +721,10 @@ static void send_lookup(ev_t *e)
     cmn_rargs_init(a);
     cmn_rargs_str(a, "EVALSHA");
     cmn_rargs_str(a, cmn_redis_script_sha(e->gw->redis, e->gw->scripts[GW_LUA_EXIT_LOOKUP]));
-    cmn_rargs_int(a, 5 + e->conf->cfg->gateway.idempotency_days + 1);
+    cmn_rargs_int(a, 7 + e->conf->cfg->gateway.idempotency_days + 1);
     keys_common(e, a, names, 5);
+    cmn_rargs_fmt(a, "pk:%s:passes", e->tag);
+    cmn_rargs_fmt(a, "pk:%s:allow", e->tag);
     keys_idem(e, a);
     cmn_rargs_str(a, e->idem_field);
     cmn_rargs_str(a, e->body_hash);
@@ -722,6 +733,9 @@ static void send_lookup(ev_t *e)
     cmn_rargs_str(a, level);
     cmn_rargs_str(a, cmn_tariff_version(e->lot->tariff));
     cmn_rargs_str(a, e->lot->policy.no_entry == CMN_NO_ENTRY_CHARGE ? "1" : "0");
+    char date[16];
+    cmn_date_format(local_day(e->lot, e->ts), date, sizeof date);
+    cmn_rargs_str(a, date);
     cmn_rargs_int(a, e->ncands);
     for (int i = 0; i < e->ncands; i++) {
         cmn_rargs_str(a, e->cands[i].plate);
@@ -1004,7 +1018,7 @@ static void exit_decide(ev_t *e)
     cmn_buf_printf(&counters, "match:%s=1,", e->found.kind);
 
     int pass = strchr(s.flags, 'p') != NULL || gw_lot_has_pass(lot, s.plate, e->ts) ||
-               gw_lot_has_pass(lot, e->plate, e->ts);
+               gw_lot_has_pass(lot, e->plate, e->ts) || e->found.runtime_pass;
     int exempt = strchr(s.flags, 'e') != NULL || is_exempt(lot, s.plate);
     struct credit c;
     memset(&c, 0, sizeof c);
@@ -1070,10 +1084,11 @@ void gw_driver_bill_apply(gw_t *gw, const char *driver, const char *bill, long l
     cmn_rargs_init(a);
     cmn_rargs_str(a, "EVALSHA");
     cmn_rargs_str(a, cmn_redis_script_sha(gw->redis, gw->scripts[GW_LUA_DRIVER_BILL]));
-    cmn_rargs_str(a, "3");
+    cmn_rargs_str(a, "4");
     cmn_rargs_fmt(a, "pk:drv:{%s}", driver);
     cmn_rargs_fmt(a, "pk:drv:{%s}:unpaid", driver);
     cmn_rargs_fmt(a, "pk:drv:{%s}:applied", driver);
+    cmn_rargs_fmt(a, "pk:drv:{%s}:bills", driver);
     cmn_rargs_str(a, bill);
     cmn_rargs_int(a, amount);
     cmn_rargs_int(a, gw_now(gw));

@@ -21,13 +21,17 @@
 #include "cmn/log.h"
 #include "cmn/mem.h"
 #include "gw.h"
+#include "web.h"
 #include "cmn/lua.h"
 #include "cmn/rargs.h"
 
 static const char *const script_names[GW_LUA_COUNT] = {
     "entry",      "exit_lookup", "exit_commit", "session_get", "session_paid", "driver_put",
     "driver_get", "driver_del",  "driver_bill", "plate_claim", "plate_mirror", "bill_get",
-    "bill_request_charge", "bill_refund", "bill_waive", "driver_settle", "notify_queue"};
+    "bill_request_charge", "bill_refund", "bill_waive", "driver_settle", "notify_queue",
+    /* the people's API (api.h) */
+    "dispute_open", "dispute_resolve", "driver_reinstate", "default_list", "default_figures",
+    "default_bill", "default_driver", "audit_list", "lane_open", "lane_access", "lane_reassign"};
 
 static gw_t gw;
 static uv_signal_t sig_term, sig_int, sig_hup;
@@ -243,6 +247,12 @@ static void on_reload(uv_signal_t *h, int signum)
     c->refs = 1;
     c->cfg = cfg;
     learn_config_tariffs(cfg);
+    char web_why[4400];
+    int web = gw_static_load(cfg, web_why, sizeof web_why);
+    if (web < 0)
+        cmn_log(CMN_LOG_ERROR, "web", "dashboard: %s; the files read before stay in use", web_why);
+    else
+        cmn_log(web == 0 ? CMN_LOG_INFO : CMN_LOG_WARN, "web", "dashboard: %s", web_why);
     gw_conf_t *prev = gw.conf;
     gw.conf = c;
     gw_conf_unref(prev);
@@ -296,6 +306,15 @@ int main(int argc, char **argv)
     gw.conf->cfg = cfg;
     learn_config_tariffs(cfg);
 
+    /* The dashboard's files, read whole now (web.h): a set web_root that fails stops the start. */
+    char web_why[4400];
+    int web = gw_static_load(cfg, web_why, sizeof web_why);
+    if (web < 0) {
+        fprintf(stderr, "gateway: %s; not starting\n", web_why);
+        return 2;
+    }
+    cmn_log(web == 0 ? CMN_LOG_INFO : CMN_LOG_WARN, "web", "dashboard: %s", web_why);
+
     int rc = cmn_redis_new(gw.loop, &cfg->redis, &gw.redis);
     if (rc != 0) {
         fprintf(stderr, "gateway: cannot start the Redis client: %s\n", cmn_strerror(rc));
@@ -345,6 +364,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < gw.ntariffs; i++)
         cmn_tariff_free(gw.tariffs[i].tariff);
     cmn_free(gw.tariffs);
+    gw_static_free();
     cmn_free(gw.config_path);
     rc = uv_loop_close(gw.loop);
     cmn_log(CMN_LOG_INFO, "exit", "gateway stopped%s", rc == 0 ? "" : " (handles left open)");

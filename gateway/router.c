@@ -12,7 +12,9 @@
 #include "cmn/crypto.h"
 #include "cmn/json.h"
 #include "cmn/mem.h"
+#include "api.h"
 #include "gw.h"
+#include "web.h"
 
 void gw_respond_json(cmn_httpd_req_t *req, int status, json_t *body)
 {
@@ -88,6 +90,8 @@ void gw_route(cmn_httpd_req_t *req, void *data)
                 return method_not_allowed(req, "POST");
             return gw_h_session_paid(gw, req, id, idn);
         }
+        if (n - idn == 9 && memcmp(slash, "/reassign", 9) == 0)
+            return gw_h_reassign(gw, req, id, idn);
     }
     if (path_is(req, "/v1/drivers") || starts_with(req->url, plen, "/v1/drivers/"))
         return gw_h_drivers(gw, req, req->url + 11, req->url_len - 11);
@@ -96,6 +100,27 @@ void gw_route(cmn_httpd_req_t *req, void *data)
             return method_not_allowed(req, "POST");
         return gw_h_notify(gw, req, req->url + 11, plen - 11);
     }
+    if (path_is(req, "/v1/reports/revenue") || path_is(req, "/v1/reports/leakage"))
+        return gw_h_reports(gw, req, req->url + 12, plen - 12);
+    if (starts_with(req->url, plen, "/v1/lots/") && plen > 9 + 10 &&
+        memcmp(req->url + plen - 10, "/occupancy", 10) == 0 &&
+        memchr(req->url + 9, '/', plen - 9 - 10) == NULL)
+        return gw_h_occupancy(gw, req, req->url + 9, plen - 9 - 10);
+    /* The people's API (api.h, docs/api.md). */
+    if (starts_with(req->url, plen, "/v1/lots/"))
+        return gw_h_lanes(gw, req, req->url + 9, plen - 9);
+    if (path_is(req, "/v1/defaults") || starts_with(req->url, plen, "/v1/defaults/"))
+        return gw_h_defaults(gw, req, req->url + 12, plen - 12);
+    if (path_is(req, "/v1/city/figures"))
+        return gw_h_city_figures(gw, req);
+    if (path_is(req, "/v1/audit"))
+        return gw_h_audit(gw, req);
+    if (path_is(req, "/v1/me") || starts_with(req->url, plen, "/v1/me/"))
+        return gw_h_me(gw, req, req->url + 6, plen - 6);
+    if (starts_with(req->url, plen, "/v1/bills/") && plen > 18 &&
+        (memcmp(req->url + plen - 8, "/dispute", 8) == 0 ||
+         memcmp(req->url + plen - 8, "/resolve", 8) == 0))
+        return gw_h_bill_dispute(gw, req, req->url + 10, plen - 10);
     if (starts_with(req->url, plen, "/v1/bills/"))
         return gw_h_bills(gw, req, req->url + 10, plen - 10);
     if (path_is(req, "/healthz"))
@@ -104,6 +129,11 @@ void gw_route(cmn_httpd_req_t *req, void *data)
         return gw_h_readyz(gw, req);
     if (path_is(req, "/metrics"))
         return gw_h_metrics(gw, req);
+    /* The web dashboard (web.h, docs/dashboard.md). */
+    if (path_is(req, "/v1/whoami"))
+        return gw_h_whoami(gw, req);
+    if ((plen == 1 && req->url[0] == '/') || starts_with(req->url, plen, "/dashboard"))
+        return gw_h_static(gw, req);
     gw_metrics_error(&gw->metrics, "not_found");
     gw_respond_error(req, 404, "not_found", "no such resource");
 }
@@ -167,29 +197,5 @@ int gw_auth_device(gw_t *gw, const cmn_config_t *cfg, const cmn_httpd_req_t *req
         return -1;
     }
     *dev = found;
-    return 0;
-}
-
-int gw_auth_admin(const cmn_config_t *cfg, const cmn_httpd_req_t *req, const char **why)
-{
-    size_t len;
-    const char *h = cmn_httpd_req_header(req, "Authorization", &len);
-    const cmn_secret_t *tok = &cfg->gateway.admin_token;
-    if (tok->len == 0) {
-        *why = "the admin API is off: no gateway.admin_token is configured";
-        return -1;
-    }
-    if (h == NULL || len < 7 || strncasecmp(h, "Bearer ", 7) != 0) {
-        *why = "an Authorization: Bearer token is required";
-        return -1;
-    }
-    /* Hash both sides so the comparison takes the same time whatever the lengths. */
-    unsigned char a[32], b[32];
-    cmn_sha256(h + 7, len - 7, a);
-    cmn_sha256(tok->data, tok->len, b);
-    if (!cmn_secure_equal(a, b, 32)) {
-        *why = "bad token";
-        return -1;
-    }
     return 0;
 }

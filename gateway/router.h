@@ -15,7 +15,4 @@ struct gw;
 int gw_auth_device(struct gw *gw, const cmn_config_t *cfg, const cmn_httpd_req_t *req,
                    const char *method, const cmn_cfg_device_t **dev, const char **why);
 
-/** Checks `Authorization: Bearer <admin token>`.  Returns 0, or -1 and *why. */
-int gw_auth_admin(const cmn_config_t *cfg, const cmn_httpd_req_t *req, const char **why);
-
 #endif

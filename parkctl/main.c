@@ -5,7 +5,9 @@
  *   parkctl plate [--json] TEXT
  *   parkctl config check [FILE]
  *   parkctl event [--config FILE] --device ID --lane LANE --plate TEXT [...]
- *   parkctl token create --role ROLE [--scope ID] [--name TEXT] | token revoke TOKEN
+ *   parkctl token create --role ROLE [--scope ID] [--name TEXT] | token revoke TOKEN | token list
+ *   parkctl defaults [--status S] [--district D] [--lot L] [--min-amount N] [--csv] (defaults.c)
+ *   parkctl report revenue --from DATE --to DATE [--lot L] [--group day|lot] [--csv] (report.c)
  *
  * Exit status: 0 on success, 2 on bad input (with one line on stderr saying why; `config check`
  * prints one line per problem), 1 on an internal failure.
@@ -29,6 +31,8 @@
 #include "cmn/plate.h"
 #include "cmn/tariff.h"
 #include "cmn/time.h"
+#include "defaults.h"
+#include "report.h"
 
 #define EXIT_BAD_INPUT 2
 #define DEFAULT_CONFIG "config/platform.json"
@@ -41,6 +45,11 @@ static const char usage[] =
     "       parkctl token create --role admin|city|operator|driver [--scope ID] [--name TEXT]\n"
     "                            [--config FILE]\n"
     "       parkctl token revoke TOKEN [--config FILE]\n"
+    "       parkctl token list [--config FILE]\n"
+    "       parkctl defaults [--config FILE] [--url URL] [--token T] [--status S] [--district D]\n"
+    "                        [--lot LOT] [--min-amount N] [--min-age-days N] [--csv]\n"
+    "       parkctl report revenue --from DATE --to DATE [--lot LOT] [--group day|lot] [--csv]\n"
+    "                              [--url URL] [--token TOKEN (else $PARK_TOKEN)] [--config FILE]\n"
     "       parkctl event [--config FILE] --device ID --lane LANE --plate TEXT|--unreadable\n"
     "                     [--ts TIME] [--event-id ID] [--class CLASS] [--url URL]\n"
     "TIME is RFC 3339 with a zone, e.g. 2026-11-27T18:42:07+08:00; amounts are minor units.\n";
@@ -287,14 +296,76 @@ static redisContext *redis_connect(const cmn_config_t *cfg)
     return c;
 }
 
+/* The tokens in Redis (never the tokens themselves: only their hashes are stored). */
+static int cmd_token_list(int argc, char **argv)
+{
+    const char *path = DEFAULT_CONFIG;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+            path = argv[++i];
+        else
+            return bad("token list: unknown argument \"%s\"", argv[i]);
+    }
+    cmn_config_t *cfg = NULL;
+    cmn_diag_t diag;
+    cmn_diag_init(&diag);
+    if (cmn_config_load(path, &cfg, &diag) != 0) {
+        int rc = bad_diag("invalid configuration", &diag);
+        cmn_diag_dispose(&diag);
+        return rc;
+    }
+    cmn_diag_dispose(&diag);
+    redisContext *c = redis_connect(cfg);
+    int rc = 1;
+    if (c == NULL)
+        goto out;
+    printf("%-16s %-8s %-16s %-12s %s\n", "hash", "role", "scope", "created", "name");
+    char cursor[32] = "0";
+    do {
+        redisReply *r = redisCommand(c, "SCAN %s MATCH pk:tok:* COUNT 1000", /* checksrc: allow */
+                                     cursor);
+        if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+            fprintf(stderr, "parkctl: Redis: %s\n", r && r->str ? r->str : c->errstr);
+            freeReplyObject(r);
+            goto out;
+        }
+        snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
+        for (size_t i = 0; i < r->element[1]->elements; i++) {
+            const char *key = r->element[1]->element[i]->str;
+            redisReply *h = redisCommand(c, "HMGET %s role scope name created", /* checksrc: allow */
+                                         key);
+            if (h != NULL && h->type == REDIS_REPLY_ARRAY && h->elements == 4) {
+                const char *hex = strchr(key, '{');
+                char created[24] = "";
+                if (h->element[3]->str != NULL)
+                    snprintf(created, sizeof created, "%s", h->element[3]->str);
+                printf("%-16.12s %-8s %-16s %-12s %s\n", hex ? hex + 1 : key,
+                       h->element[0]->str ? h->element[0]->str : "?",
+                       h->element[1]->str ? h->element[1]->str : "",
+                       created, h->element[2]->str ? h->element[2]->str : "");
+            }
+            freeReplyObject(h);
+        }
+        freeReplyObject(r);
+    } while (strcmp(cursor, "0") != 0);
+    rc = 0;
+out:
+    if (c != NULL)
+        redisFree(c);
+    cmn_config_free(cfg);
+    return rc;
+}
+
 static int cmd_token(int argc, char **argv)
 {
     const char *path = DEFAULT_CONFIG, *role = NULL, *scope = NULL, *name = "";
     int create = argc > 0 && strcmp(argv[0], "create") == 0;
     int revoke = argc > 0 && strcmp(argv[0], "revoke") == 0;
     const char *token = NULL;
+    if (argc > 0 && strcmp(argv[0], "list") == 0)
+        return cmd_token_list(argc - 1, argv + 1);
     if (!create && !revoke)
-        return bad("token: create or revoke (see parkctl help)");
+        return bad("token: create, revoke or list (see parkctl help)");
     for (int i = 1; i < argc; i++) {
         const char **slot = NULL;
         if (strcmp(argv[i], "--config") == 0)
@@ -575,6 +646,10 @@ int main(int argc, char **argv)
         return cmd_config(argc - 2, argv + 2);
     if (strcmp(cmd, "event") == 0)
         return cmd_event(argc - 2, argv + 2);
+    if (strcmp(cmd, "report") == 0)
+        return parkctl_report(argc - 2, argv + 2);
+    if (strcmp(cmd, "defaults") == 0)
+        return parkctl_defaults(argc - 2, argv + 2);
     if (strcmp(cmd, "token") == 0)
         return cmd_token(argc - 2, argv + 2);
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {

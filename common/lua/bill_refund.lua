@@ -1,7 +1,8 @@
 -- Staff ask for a refund of a paid bill, in full or in part (billing sends it to the provider).
 -- KEYS: 1 bill record  2 history  3 due
 -- ARGV: 1 seq  2 amount ('' : what is left)  3 now  4 reason
--- Returns {'ok', amount} | {'unknown'} | {'not_paid', status} | {'too_much', refundable}
+--       5 who (role US scope US name; absent or '' : no audit entry; KEYS then holds pk:{L}:audit)
+-- Returns {'ok', amount, audit id or ''} | {'unknown'} | {'not_paid', status} | {'too_much', refundable}
 --       | {'busy'}
 local f = redis.call('HMGET', KEYS[1], 'status', 'amount', 'refunded_amount', 'refund_requested')
 local status = f[1]
@@ -24,4 +25,7 @@ redis.call('ZADD', KEYS[3], tonumber(ARGV[3]), ARGV[1])
 redis.call('RPUSH', KEYS[2], cjson.encode({at = tonumber(ARGV[3]), from = status, to = status,
                                            cause = 'refund of ' .. amount .. ' requested: ' ..
                                                    ARGV[4]}))
-return {'ok', tostring(amount)}
+local f2 = redis.call('HMGET', KEYS[1], 'bill', 'lot', 'driver')
+local id = audit(ARGV[5], tonumber(ARGV[3]), 'refund', f2[1] or '', f2[2] or '', ARGV[4],
+                 {'amount', tostring(amount), 'driver', f2[3] or ''})
+return {'ok', tostring(amount), id}

@@ -1,8 +1,9 @@
 -- The provider's answer to a refund taken with bill_step.
--- KEYS: 1 bill record  2 history  3 due  4 outbox
+-- KEYS: 1 bill record  2 history  3 due  4 outbox  5 the bill's lot-day (money_day, prelude)
 -- ARGV: 1 seq  2 now  3 outcome: refunded|transient|alert  4 refund reference  5 code
 --       6 next try time (transient)  7 refund number
 -- Returns {'refunded', status, refunded total} | {'retry'} | {'alert'} | {'stale'}
+--       | {'day', the bill's day}: nothing changed; ask again with that day's key
 local rec, now = KEYS[1], tonumber(ARGV[2])
 local f = redis.call('HMGET', rec, 'status', 'refund_requested', 'refunded_amount', 'amount',
                      'refunds', 'bill', 'driver', 'plate', 'currency', 'lot')
@@ -24,6 +25,14 @@ if ARGV[3] == 'alert' then
   redis.call('ZREM', KEYS[3], ARGV[1])
   hist(f[1], 'refund refused, needs a person: ' .. ARGV[5])
   return {'alert'}
+end
+local money = money_day(rec, KEYS[5])
+if money ~= 'ok' and money ~= 'none' then
+  return {'day', money}
+end
+if money == 'ok' then
+  -- From the bucket of the payment (paid, paid_late) to refunded.
+  money_refund(KEYS[5], rec, tonumber(f[2]))
 end
 local total = tonumber(f[3] or '0') + tonumber(f[2])
 redis.call('HSET', rec, 'status', 'refunded', 'refunded_amount', tostring(total),

@@ -1,12 +1,14 @@
 -- The outcome of a charge attempt taken with bill_step.
--- KEYS: 1 bill record  2 history  3 due  4 outbox
+-- KEYS: 1 bill record  2 history  3 due  4 outbox  5 the bill's lot-day (money_day, prelude)
 -- ARGV: 1 seq  2 now  3 outcome: paid|declined|transient|alert|accepted  4 provider reference
 --       5 code (decline or error code)  6 next attempt time ('' : none left; accepted: when to
 --       ask the provider how it ended)  7 attempt number
 -- Returns {'paid', late 1|0, bill, driver, amount} | {'declined', status} | {'retry'} | {'alert'}
---       | {'accepted'} | {'stale', status}
+--       | {'accepted'} | {'stale', status} | {'day', the bill's day}: ask again with its key
 -- 'accepted' (WeChat Pay's ACCEPTED): the provider took the deduction and reports its end later;
 -- the bill waits in status accepted, and the outcomes of its queries come here too.
+-- KEYS may also hold pk:{L}:arrears and pk:{L}:arrears:info (default_lib.lua): a paid bill leaves
+-- the arrears index.
 local rec, now, seq, outcome = KEYS[1], tonumber(ARGV[2]), ARGV[1], ARGV[3]
 local f = redis.call('HMGET', rec, 'status', 'attempts', 'charging_from', 'bill', 'driver',
                      'amount', 'overdue_at', 'default_at', 'plate', 'currency', 'lot')
@@ -17,9 +19,11 @@ local function hist(to, cause)
                                              attempt = tonumber(ARGV[7])}))
 end
 local function outbox(kind)
-  redis.call('XADD', KEYS[4], 'MAXLEN', '~', '100000', '*', 'kind', kind, 'bill', f[4] or '',
-             'driver', f[5] or '', 'plate', f[9] or '', 'amount', f[6] or '0',
-             'currency', f[10] or '', 'lot', f[11] or '', 'code', ARGV[5], 'at', tostring(now))
+  local id = redis.call('XADD', KEYS[4], 'MAXLEN', '~', '100000', '*', 'kind', kind,
+                        'bill', f[4] or '', 'driver', f[5] or '', 'plate', f[9] or '',
+                        'amount', f[6] or '0', 'currency', f[10] or '', 'lot', f[11] or '',
+                        'code', ARGV[5], 'at', tostring(now))
+  reminder_noted(rec, id, kind)
 end
 local in_flight = status == 'charging' or status == 'accepted'
 local ours = in_flight and f[2] == ARGV[7]
@@ -30,10 +34,18 @@ if outcome == 'paid' then
   if status == 'paid' or status == 'paid_late' or status == 'refunded' then
     return {'stale', status}
   end
+  local money = money_day(rec, KEYS[5])
+  if money ~= 'ok' and money ~= 'none' then
+    return {'day', money}
+  end
   local was = in_flight and from or status
   local late = (was == 'overdue' or was == 'defaulted') and 1 or 0
   local to = late == 1 and 'paid_late' or 'paid'
   redis.call('HSET', rec, 'status', to, 'paid_at', tostring(now), 'provider_ref', ARGV[4])
+  arrears_move(rec, seq, 'settled', false, now)
+  if money == 'ok' then
+    money_move(KEYS[5], rec, to)
+  end
   redis.call('HDEL', rec, 'charging_until', 'charging_by', 'next_at', 'queries')
   redis.call('ZREM', KEYS[3], seq)
   hist(to, 'charge succeeded')

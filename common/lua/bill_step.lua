@@ -1,13 +1,17 @@
 -- The next step of a bill whose time has come (from the due set), taken by one billing process at
 -- a time: a lease (charging_until) keeps others off while its charge is in flight, and brings the
 -- bill back if that process dies.
--- KEYS: 1 bill record  2 history  3 due  4 outbox
+-- KEYS: 1 bill record  2 history  3 due  4 outbox  5 the bill's lot-day (pk:{L}:day:<day>, or
+--       pk:{L}:day:- when not known: see money_day in the prelude)
 -- ARGV: 1 seq  2 now  3 lease (s)  4 consumer
--- Returns {'charge', bill id, driver, provider, amount, currency, attempt, plate, transients}
---       | {'query', bill id, driver, provider, amount, currency, attempt, plate, queries}
---       | {'refund', bill id, driver, provider, amount, currency, refund number, charge id}
+-- Returns {'charge', bill id, driver, provider, amount, currency, attempt, plate, transients, day}
+--       | {'query', bill id, driver, provider, amount, currency, attempt, plate, queries, day}
+--       | {'refund', bill id, driver, provider, amount, currency, refund number, charge id, day}
 --       | {'overdue', bill id, driver, amount} | {'defaulted', bill id, driver, amount}
---       | {'wait'} | {'done'}
+--       | {'wait'} | {'done'} | {'day', the bill's day}: ask again with its lot-day's key
+-- KEYS may also hold pk:{L}:arrears, pk:{L}:arrears:info and pk:{L}:defaulted (default_lib.lua:
+-- the arrears index follows overdue and defaulted bills).  A disputed bill is neither charged nor
+-- aged until staff resolve it, unless someone asked for a charge.
 local rec, now, seq = KEYS[1], tonumber(ARGV[2]), ARGV[1]
 local f = redis.call('HMGET', rec, 'status', 'charging_until', 'overdue_at', 'default_at', 'bill',
                      'driver', 'provider', 'amount', 'currency', 'attempts', 'charge_requested',
@@ -24,10 +28,11 @@ if f[16] and (status == 'paid' or status == 'paid_late' or status == 'refunded')
   local lease_until = now + tonumber(ARGV[3])
   redis.call('HSET', rec, 'refunding_until', tostring(lease_until))
   redis.call('ZADD', KEYS[3], lease_until, seq)
-  return {'refund', f[5] or '', f[6] or '', f[7] or '', f[16], f[9] or '', tostring(n), f[17] or ''}
+  return {'refund', f[5] or '', f[6] or '', f[7] or '', f[16], f[9] or '', tostring(n), f[17] or '',
+          redis.call('HGET', rec, 'day') or ''}
 end
 if not status or status == 'paid' or status == 'paid_late' or status == 'waived' or
-   status == 'refunded' or status == 'alert' then
+   status == 'refunded' or status == 'alert' or status == 'reassigned' then
   redis.call('ZREM', KEYS[3], seq)
   return {'done'}
 end
@@ -35,9 +40,11 @@ local function hist(to, cause)
   redis.call('RPUSH', KEYS[2], cjson.encode({at = now, from = status, to = to, cause = cause}))
 end
 local function outbox(kind)
-  redis.call('XADD', KEYS[4], 'MAXLEN', '~', '100000', '*', 'kind', kind, 'bill', f[5] or '',
-             'driver', f[6] or '', 'plate', f[12] or '', 'amount', f[8] or '0',
-             'currency', f[9] or '', 'lot', f[13] or '', 'at', tostring(now))
+  local id = redis.call('XADD', KEYS[4], 'MAXLEN', '~', '100000', '*', 'kind', kind,
+                        'bill', f[5] or '', 'driver', f[6] or '', 'plate', f[12] or '',
+                        'amount', f[8] or '0', 'currency', f[9] or '', 'lot', f[13] or '',
+                        'at', tostring(now))
+  reminder_noted(rec, id, kind)
 end
 -- A charge in flight, or the query of an accepted deduction: its lease keeps others off.
 local in_flight = status == 'charging' or status == 'accepted'
@@ -45,11 +52,24 @@ if in_flight and tonumber(f[2] or '0') > now then
   redis.call('ZADD', KEYS[3], tonumber(f[2]), seq)
   return {'wait'}
 end
+if not in_flight and f[11] ~= '1' and redis.call('HGET', rec, 'disputed') == '1' then
+  -- Disputed: it waits for staff (dispute_resolve puts it back in the due set).
+  redis.call('ZREM', KEYS[3], seq)
+  return {'wait'}
+end
 local overdue_at, default_at = tonumber(f[3] or '0'), tonumber(f[4] or '0')
 -- An accepted deduction (WeChat Pay) is in the provider's hands and does not age: its final result
 -- decides, by notification or by the query below.
 if status ~= 'defaulted' and default_at > 0 and now >= default_at and not in_flight then
+  local money = money_day(rec, KEYS[5])
+  if money ~= 'ok' and money ~= 'none' then
+    return {'day', money}
+  end
   redis.call('HSET', rec, 'status', 'defaulted', 'defaulted_at', tostring(now))
+  arrears_move(rec, seq, 'defaulted', nil, now)
+  if money == 'ok' then
+    money_move(KEYS[5], rec, 'defaulted')
+  end
   hist('defaulted', 'not paid by the default time')
   outbox('defaulted')
   redis.call('ZREM', KEYS[3], seq)
@@ -57,7 +77,15 @@ if status ~= 'defaulted' and default_at > 0 and now >= default_at and not in_fli
 end
 if status ~= 'overdue' and status ~= 'defaulted' and overdue_at > 0 and now >= overdue_at and
    not in_flight then
+  local money = money_day(rec, KEYS[5])
+  if money ~= 'ok' and money ~= 'none' then
+    return {'day', money}
+  end
   redis.call('HSET', rec, 'status', 'overdue', 'overdue_since', tostring(now))
+  arrears_move(rec, seq, 'overdue', nil, now)
+  if money == 'ok' then
+    money_move(KEYS[5], rec, 'overdue')
+  end
   hist('overdue', 'grace period over')
   outbox('overdue')
   if f[11] ~= '1' then
@@ -75,7 +103,7 @@ if status == 'accepted' then
   redis.call('HSET', rec, 'charging_until', tostring(lease_until), 'charging_by', ARGV[4])
   redis.call('ZADD', KEYS[3], lease_until, seq)
   return {'query', f[5] or '', f[6] or '', f[7] or '', f[8] or '0', f[9] or '', f[10] or '1',
-          f[12] or '', f[20] or '0'}
+          f[12] or '', f[20] or '0', redis.call('HGET', rec, 'day') or ''}
 end
 local chargeable = status == 'pending' or status == 'retry_scheduled' or status == 'charging' or
                    f[11] == '1'
@@ -111,4 +139,4 @@ end
 redis.call('HDEL', rec, 'charge_requested', 'next_at')
 redis.call('ZADD', KEYS[3], lease_until, seq)
 return {'charge', f[5] or '', f[6] or '', f[7] or '', f[8] or '0', f[9] or '', tostring(attempt),
-        f[12] or '', f[15] or '0'}
+        f[12] or '', f[15] or '0', redis.call('HGET', rec, 'day') or ''}

@@ -1,21 +1,40 @@
 -- An entry read at a lot, applied whole or not at all.  All keys are the lot's ({lot} hash tag).
 -- KEYS: 1 open  2 fold  3 held  4 meta  5 day counters  6 entries stream  7 review stream
 --       8 record of the stale session (pk:{L}:s:<seq>, or pk:{L}:s:- when none is known yet)
---       9.. idempotency day buckets, today's first
+--       9 runtime passes (pk:{L}:passes)  10 runtime allow-list (pk:{L}:allow)
+--       11.. idempotency day buckets, today's first
 -- ARGV: 1 idempotency field  2 body hash  3 mode: normal|pass|exempt|blacklisted|unreadable
 --       4 plate  5 fold key  6 entry ts  7 lane  8 class  9 tariff version  10 capacity
 --       11 stale policy: close_free|close_charged  12 stale seq (second call) or ''
 --       13 the stale record as read  14 stale fee  15 stale fee explanation (JSON)
 --       16 idempotency ttl (s)  17 lot id  18 display when open  19 display when full
 --       20 display when held otherwise  21 now (unix s)  22 device  23 event id
+--       24 the entry's local date (YYYY-MM-DD), for runtime passes
 -- Returns {'dup', answer} | {'conflict'} | {'stale', seq, record} | {'retry'} | {'ok', answer}
 local field, body_hash, mode = ARGV[1], ARGV[2], ARGV[3]
 local plate, fold, ts, lane, class, tver = ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9]
 local lot = ARGV[17]
 
-local seen = idem_check(9, #KEYS, field, body_hash)
+local seen = idem_check(11, #KEYS, field, body_hash)
 if seen then
   return seen
+end
+
+-- Monthly passes and allow-list entries added at runtime (lane_access, docs/api.md) open like the
+-- configuration's, which the gateway already turned into mode 'pass'.
+local function runtime_pass(p, date)
+  if p == '' or not date then
+    return false
+  end
+  if redis.call('SISMEMBER', KEYS[10], p) == 1 then
+    return true
+  end
+  local v = redis.call('HGET', KEYS[9], p)
+  local from, to = string.match(v or '', '^([^|]*)|([^|]*)$')
+  return from ~= nil and from <= date and date <= to
+end
+if mode ~= 'unreadable' and mode ~= 'pass' and runtime_pass(plate, ARGV[24]) then
+  mode = 'pass'
 end
 
 local function answer(decision, reason, sid, display)
@@ -34,7 +53,7 @@ end
 
 local function finish(ans, counters)
   count(KEYS[5], counters)
-  idem_store(KEYS[9], field, body_hash, ans, tonumber(ARGV[16]))
+  idem_store(KEYS[11], field, body_hash, ans, tonumber(ARGV[16]))
   return {'ok', ans}
 end
 

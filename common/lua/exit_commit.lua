@@ -25,6 +25,16 @@ if outcome == 'close' or outcome == 'hold' then
   end
 end
 
+-- A field of the closed record (ARGV 14.. are field, value pairs).
+local function field(name)
+  for i = 14, #ARGV - 1, 2 do
+    if ARGV[i] == name then
+      return ARGV[i + 1]
+    end
+  end
+  return nil
+end
+
 local function record()
   local args = {'HSET', KEYS[7]}
   for i = 14, #ARGV do
@@ -35,6 +45,9 @@ local function record()
   redis.call(unpack(args))
   if ARGV[7] ~= 'pending' then
     redis.call('EXPIRE', KEYS[7], tonumber(ARGV[11]))
+  else
+    -- A bill: billed and owed from now, in the lot-day of its exit.
+    money_new(KEYS[4], KEYS[7], 'outstanding', tonumber(field('amount') or '0'), true)
   end
   if ARGV[13] ~= '' then
     local x = {'XADD', KEYS[5], '*'}
@@ -47,6 +60,10 @@ end
 
 if outcome == 'close' then
   local s = parse_session(expected)
+  -- The stay, for the lot-day's average (an exit timed before its entry is a stay of 0).
+  local stay = tonumber(field('exit') or '0') - tonumber(s.entry or '0')
+  redis.call('HINCRBY', KEYS[4], 'stays', 1)
+  redis.call('HINCRBY', KEYS[4], 'stay_s', stay > 0 and stay or 0)
   redis.call('HDEL', KEYS[1], seq)
   redis.call('HDEL', KEYS[3], seq)
   fold_remove(KEYS[2], s.fold, seq)
@@ -69,6 +86,8 @@ if ARGV[12] ~= '' then
   end
   redis.call(unpack(x))
 end
-count(KEYS[4], ARGV[9])
+-- `billed` is counted with the bill's bucket above, from the record's amount, so that both
+-- sides of the lot-day's identity come from one number.
+count(KEYS[4], (string.gsub(ARGV[9], 'billed=%-?%d+', 'billed=0')))
 idem_store(KEYS[8], ARGV[1], ARGV[2], ARGV[6], tonumber(ARGV[10]))
 return {'ok', ARGV[6]}

@@ -1,13 +1,17 @@
 -- First round trip of an exit: the idempotency record, then the open session the read belongs to.
 -- Reads only, apart from reserving a session number for an exit without entry.
--- KEYS: 1 open  2 fold  3 held  4 tariffs  5 meta  6.. idempotency day buckets
+-- KEYS: 1 open  2 fold  3 held  4 tariffs  5 meta  6 runtime passes (pk:{L}:passes)
+--       7 runtime allow-list (pk:{L}:allow)  8.. idempotency day buckets
 -- ARGV: 1 idempotency field  2 body hash  3 plate  4 fold key  5 match level: exact|candidates|fuzzy
 --       6 the tariff version the gateway has for this lot  7 reserve a number when nothing matches
---       (1/0)  8 number of candidates, then candidate plate, candidate fold key, ...
+--       (1/0)  8 the exit's local date (YYYY-MM-DD)  9 number of candidates, then candidate
+--       plate, candidate fold key, ...
 -- Returns {'dup', answer} | {'conflict'}
---       | {'match', kind, seq, record, held or '', tariff JSON or ''}
+--       | {'match', kind, seq, record, held or '', tariff JSON or '', runtime pass 1|0}
 --       | {'none', why, reserved seq or ''}
-local seen = idem_check(6, #KEYS, ARGV[1], ARGV[2])
+-- A runtime pass (lane_access, docs/api.md) of the session's plate or of the read counts like one
+-- of the configuration.
+local seen = idem_check(8, #KEYS, ARGV[1], ARGV[2])
 if seen then
   return seen
 end
@@ -19,7 +23,16 @@ local function found(kind, seq, rec)
   if s.tver ~= ARGV[6] then
     tariff = redis.call('HGET', KEYS[4], s.tver) or ''
   end
-  return {'match', kind, seq, rec, redis.call('HGET', KEYS[3], seq) or '', tariff}
+  local pass = 0
+  for _, p in ipairs({s.plate, plate}) do
+    local v = redis.call('HGET', KEYS[6], p)
+    local from, to = string.match(v or '', '^([^|]*)|([^|]*)$')
+    if redis.call('SISMEMBER', KEYS[7], p) == 1 or
+       (from ~= nil and from <= ARGV[8] and ARGV[8] <= to) then
+      pass = 1
+    end
+  end
+  return {'match', kind, seq, rec, redis.call('HGET', KEYS[3], seq) or '', tariff, pass}
 end
 
 local bucket = {}
@@ -34,9 +47,9 @@ for _, seq in ipairs(fold_seqs(KEYS[2], fold)) do
 end
 
 if level ~= 'exact' then
-  local n = tonumber(ARGV[8])
+  local n = tonumber(ARGV[9])
   for i = 0, n - 1 do
-    local cplate, cfold = ARGV[9 + 2 * i], ARGV[10 + 2 * i]
+    local cplate, cfold = ARGV[10 + 2 * i], ARGV[11 + 2 * i]
     for _, seq in ipairs(fold_seqs(KEYS[2], cfold)) do
       local rec = redis.call('HGET', KEYS[1], seq)
       if rec and parse_session(rec).plate == cplate then

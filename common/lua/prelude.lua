@@ -87,3 +87,67 @@ local function count(day_key, list)
     redis.call('HINCRBY', day_key, field, tonumber(delta))
   end
 end
+
+-- Money of a lot-day (docs/redis.md, "Money").  A bill is counted in the lot-day of its exit (the
+-- record's `day`), and the part of its amount not refunded sits in exactly one bucket of that
+-- lot-day (the record's `mb`: outstanding, overdue, defaulted, paid, paid_late, paid_on_site or
+-- waived), the refunded part in `refunded`, so on every lot-day at every moment
+--   billed = paid + paid_late + paid_on_site + outstanding + overdue + defaulted + waived
+--            + refunded
+-- Every script that changes a bill's status moves its money in the same step.  A script touches
+-- only the keys it is given, so the caller names the lot-day's key; a caller that does not know
+-- the bill's day passes pk:{L}:day:- and is answered {'day', date} with nothing changed.
+
+-- 'ok' when day_key is the bill's lot-day, 'none' for a record without accounting (a bill made
+-- before it existed: its later moves are not counted), else the day the caller must name.
+local function money_day(rec, day_key)
+  if not day_key then
+    error('the bill\'s lot-day key is missing')
+  end
+  local f = redis.call('HMGET', rec, 'day', 'mb')
+  if not f[1] or not f[2] then
+    return 'none'
+  end
+  if string.sub(day_key, -(#f[1] + 5)) ~= ':day:' .. f[1] then
+    return f[1]
+  end
+  return 'ok'
+end
+
+-- A bill or a payment on site is made: `amount` billed, in bucket `to`, in the lot-day day_key
+-- (whose `billed` the caller counts, or not, with `with_billed`).
+local function money_new(day_key, rec, to, amount, with_billed)
+  local day = string.match(day_key, ':day:([^:]+)$')
+  if with_billed then
+    redis.call('HINCRBY', day_key, 'billed', amount)
+  end
+  redis.call('HINCRBY', day_key, to, amount)
+  redis.call('HSET', rec, 'day', day, 'mb', to)
+end
+
+-- The bill's money not refunded moves to bucket `to` (its status changed).
+local function money_move(day_key, rec, to)
+  local f = redis.call('HMGET', rec, 'mb', 'amount', 'refunded_amount')
+  if f[1] == to then
+    return
+  end
+  local left = tonumber(f[2] or '0') - tonumber(f[3] or '0')
+  if left ~= 0 then
+    redis.call('HINCRBY', day_key, f[1], -left)
+    redis.call('HINCRBY', day_key, to, left)
+  end
+  redis.call('HSET', rec, 'mb', to)
+end
+
+-- `amount` of a paid bill is refunded.
+local function money_refund(day_key, rec, amount)
+  redis.call('HINCRBY', day_key, redis.call('HGET', rec, 'mb'), -amount)
+  redis.call('HINCRBY', day_key, 'refunded', amount)
+end
+
+-- The bill's amount changes by delta (a bill recomputed after a correction): billed and its
+-- bucket follow.
+local function money_adjust(day_key, rec, delta)
+  redis.call('HINCRBY', day_key, 'billed', delta)
+  redis.call('HINCRBY', day_key, redis.call('HGET', rec, 'mb'), delta)
+end

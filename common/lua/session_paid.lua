@@ -51,7 +51,16 @@ redis.call('HSET', KEYS[5], 'id', ARGV[7], 'session', ARGV[7], 'plate', s.plate,
            'reason', 'paid_on_site', 'hold_reason', h[1], 'closed_at', ARGV[12],
            'device_paid', ARGV[14], 'event_paid', ARGV[15])
 redis.call('EXPIRE', KEYS[5], tonumber(ARGV[11]))
-count(KEYS[4], 'exits=1,open:paid_on_site=1,paid_on_site=' .. ARGV[4])
+-- The fee due is billed and paid on site in the lot-day of the payment (the stay ends with it);
+-- what the terminal took beyond it stays on the record (`paid`), outside the identity.
+money_new(KEYS[4], KEYS[5], 'paid_on_site', due, true)
+local counters = 'exits=1,open:paid_on_site=1'
+if not string.find(s.flags or '', 'n', 1, true) then
+  -- A stay with an entry (not one made from an exit alone), for the lot-day's average.
+  local stay = tonumber(h[3]) - tonumber(s.entry)
+  counters = counters .. ',stays=1,stay_s=' .. (stay > 0 and stay or 0)
+end
+count(KEYS[4], counters)
 local ans = answer(due)
 idem_store(KEYS[6], ARGV[1], ARGV[2], ans, tonumber(ARGV[10]))
 return {'ok', ans}

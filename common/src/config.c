@@ -292,7 +292,7 @@ static void load_gateway(jc_t *c, json_t *doc, cmn_config_t *cfg)
     static const char *const keys[] = {"listen",          "max_body_bytes",     "max_header_bytes",
                                        "max_connections", "idle_timeout_ms",    "request_timeout_ms",
                                        "clock_window_s",  "idempotency_days",   "admin_token",
-                                       NULL};
+                                       "web_root",        NULL};
     int ok;
     json_t *g = section(c, doc, "gateway", &ok);
     cmn_cfg_gateway_t *out = &cfg->gateway;
@@ -311,6 +311,11 @@ static void load_gateway(jc_t *c, json_t *doc, cmn_config_t *cfg)
         out->admin_token.len < 16)
         jc_err_at(c, "admin_token", "must be at least 16 bytes long (from %s)",
                   out->admin_token.source);
+    /* The dashboard's folder (docs/dashboard.md): a path; whether it exists is the gateway's
+     * concern at start, not every program's. */
+    const char *web = NULL;
+    if (jc_str(c, g, "web_root", 0, 4096, &web) == 1)
+        out->web_root = join_path(cfg->dir, web);
     jc_pop(c, mark);
     json_decref(g);
 }
@@ -1264,6 +1269,7 @@ void cmn_config_free(cmn_config_t *cfg)
     secret_dispose(&cfg->redis.password);
     cmn_free(cfg->gateway.listen.host);
     secret_dispose(&cfg->gateway.admin_token);
+    cmn_free(cfg->gateway.web_root);
     cmn_free(cfg->billing.listen.host);
     cmn_free(cfg->billing.default_provider);
     for (size_t i = 0; i < cfg->lpr.ncameras; i++) {

@@ -158,6 +158,8 @@ typedef struct cmn_cfg_gateway {
     int64_t clock_window_s;
     int64_t idempotency_days;
     cmn_secret_t admin_token; /* len 0: no admin API */
+    char *web_root; /* the dashboard's files (absolute, or relative to the configuration file);
+                       NULL: ../share/park/web beside the gateway executable */
 } cmn_cfg_gateway_t;
 
 typedef struct cmn_cfg_billing {

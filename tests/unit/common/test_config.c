@@ -161,6 +161,7 @@ static void test_valid(void **state)
     assert_int_equal(cfg->gateway.listen.port, 0);
     assert_int_equal(cfg->gateway.max_body_bytes, 16384);
     assert_int_equal(cfg->gateway.clock_window_s, 300);
+    assert_null(cfg->gateway.web_root); /* the gateway's default, beside its executable */
     assert_int_equal(cfg->credit.min_score, 550);
     assert_int_equal(cfg->credit.nretry, 3);
     assert_int_equal(cfg->credit.retry_minutes[2], 60);
@@ -260,6 +261,8 @@ static const struct bad_case bad_cases[] = {
     {"gateway.admin_token", "{\"file\": \"secrets/short\"}", "$.gateway.admin_token",
      "at least 16 bytes"},
     {"gateway.speed", "1", "$.gateway.speed", "unknown field"},
+    {"gateway.web_root", "\"\"", "$.gateway.web_root", "must not be empty"},
+    {"gateway.web_root", "7", "$.gateway.web_root", "must be a string"},
     {"billing.default_provider", "\"paypal\"", "$.billing", "no provider has the id \"paypal\""},
     {"credit_policy.min_score", "2000", "$.credit_policy.min_score", "must not exceed max_score"},
     {"credit_policy.retry_minutes", "[10, 5]", "$.credit_policy.retry_minutes[1]",
@@ -316,6 +319,24 @@ static void test_refused(void **state)
         assert_true(found);
         cmn_diag_dispose(&d);
     }
+}
+
+/* gateway.web_root: relative to the configuration's folder, absolute as it is. */
+static void test_web_root(void **state)
+{
+    (void)state;
+    cmn_diag_t d;
+    cmn_config_t *cfg;
+    char want[400];
+    cmn_diag_init(&d);
+    assert_int_equal(load_with("gateway.web_root", "\"share/web\"", &d, &cfg), 0);
+    snprintf(want, sizeof want, "%s/share/web", dir);
+    assert_string_equal(cfg->gateway.web_root, want);
+    cmn_config_free(cfg);
+    assert_int_equal(load_with("gateway.web_root", "\"/srv/park/web\"", &d, &cfg), 0);
+    assert_string_equal(cfg->gateway.web_root, "/srv/park/web");
+    cmn_config_free(cfg);
+    cmn_diag_dispose(&d);
 }
 
 static void test_every_problem_is_listed(void **state)
@@ -430,6 +451,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_valid),
         cmocka_unit_test(test_refused),
+        cmocka_unit_test(test_web_root),
         cmocka_unit_test(test_every_problem_is_listed),
         cmocka_unit_test(test_syntax_error_names_line),
         cmocka_unit_test(test_bad_tariff_file_is_named),

@@ -176,4 +176,17 @@ void bill_wx_parking_event(bill_t *b, const char *lot, const char *entry_id, con
 void bill_wx_outcome(long status, int error, int verified, const char *body, size_t body_len,
                      const char *out_trade_no, bill_outcome_t *o);
 
+/**
+ * A refund of `c->amount` (refund number `c->attempt`) of the WeChat Pay transaction
+ * `transaction_id` whose total was `total` (POST /v3/refund/domestic/refunds, out_refund_no from
+ * cmn_wxpay_refund_no).  Returns 0 (cb runs later, once) or an error (it will not).
+ */
+int bill_wx_refund(bill_t *b, const bill_charge_t *c, const char *transaction_id, long long total,
+                   bill_outcome_cb cb, void *data);
+
+/** Maps a refund answer to an outcome (pure): SUCCESS is BILL_OUT_PAID (money went back),
+ * PROCESSING transient (asked again with the same number), CLOSED or ABNORMAL an alert. */
+void bill_wx_refund_outcome(long status, int error, int verified, const char *body,
+                            size_t body_len, const char *out_refund_no, bill_outcome_t *o);
+
 #endif

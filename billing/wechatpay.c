@@ -368,31 +368,32 @@ static void answer_code(const char *body, size_t len, char *out, size_t outsz)
 
 /* ---- outcomes ------------------------------------------------------------------------------ */
 
-void bill_wx_outcome(long status, int error, int verified, const char *body, size_t body_len,
-                     const char *out_trade_no, bill_outcome_t *o)
+/* What the transport and the status say, before the body: 1 when that decides the outcome. */
+static int answer_outcome(long status, int error, int verified, const char *body, size_t body_len,
+                          bill_outcome_t *o)
 {
     memset(o, 0, sizeof *o);
     if (error == CMN_ETIMEOUT || error == CMN_EIO || error == CMN_ETOOBIG) {
         o->kind = BILL_OUT_TRANSIENT;
         snprintf(o->code, sizeof o->code, "%s", error == CMN_ETIMEOUT ? "timeout" : "network");
-        return;
+        return 1;
     }
     if (error != 0) {
         o->kind = BILL_OUT_ALERT; /* not sent: a key that cannot sign, a bad base_url */
         snprintf(o->code, sizeof o->code, "request_not_sent");
-        return;
+        return 1;
     }
     if (!verified) {
         o->kind = BILL_OUT_TRANSIENT;
         snprintf(o->code, sizeof o->code, "unverified_answer_http_%ld", status);
-        return;
+        return 1;
     }
     char code[48];
     if (status == 429 || status >= 500) {
         answer_code(body, body_len, code, sizeof code);
         o->kind = BILL_OUT_TRANSIENT;
         snprintf(o->code, sizeof o->code, "http_%ld_%s", status, code);
-        return;
+        return 1;
     }
     if (status != 200) {
         /* PARAM_ERROR, INVALID_REQUEST (a number re-used with other parameters), NO_AUTH, an
@@ -400,8 +401,16 @@ void bill_wx_outcome(long status, int error, int verified, const char *body, siz
         answer_code(body, body_len, code, sizeof code);
         o->kind = BILL_OUT_ALERT;
         snprintf(o->code, sizeof o->code, "http_%ld_%s", status, code);
-        return;
+        return 1;
     }
+    return 0;
+}
+
+void bill_wx_outcome(long status, int error, int verified, const char *body, size_t body_len,
+                     const char *out_trade_no, bill_outcome_t *o)
+{
+    if (answer_outcome(status, error, verified, body, body_len, o))
+        return;
     json_error_t err;
     json_t *doc = json_loadb(body, body_len, 0, &err);
     const char *no = json_string_value(json_object_get(doc, "out_trade_no"));
@@ -426,6 +435,38 @@ void bill_wx_outcome(long status, int error, int verified, const char *body, siz
     } else {
         o->kind = BILL_OUT_TRANSIENT;
         snprintf(o->code, sizeof o->code, "trade_state_%.40s", st);
+    }
+    json_decref(doc);
+}
+
+void bill_wx_refund_outcome(long status, int error, int verified, const char *body,
+                            size_t body_len, const char *out_refund_no, bill_outcome_t *o)
+{
+    if (answer_outcome(status, error, verified, body, body_len, o))
+        return;
+    json_error_t err;
+    json_t *doc = json_loadb(body, body_len, 0, &err);
+    const char *no = json_string_value(json_object_get(doc, "out_refund_no"));
+    const char *st = json_string_value(json_object_get(doc, "status"));
+    const char *id = json_string_value(json_object_get(doc, "refund_id"));
+    snprintf(o->ref, sizeof o->ref, "%s", id ? id : "");
+    if (doc == NULL || no == NULL || st == NULL) {
+        o->kind = BILL_OUT_TRANSIENT;
+        snprintf(o->code, sizeof o->code, "malformed_answer");
+    } else if (strcmp(no, out_refund_no) != 0) {
+        o->kind = BILL_OUT_ALERT;
+        snprintf(o->code, sizeof o->code, "answer_for_another_out_refund_no");
+    } else if (strcmp(st, "SUCCESS") == 0) {
+        o->kind = BILL_OUT_PAID; /* the money went back */
+    } else if (strcmp(st, "PROCESSING") == 0) {
+        /* Accepted, not done: asked again later with the same number, which WeChat answers
+         * with that refund's state and never refunds twice. */
+        o->kind = BILL_OUT_TRANSIENT;
+        snprintf(o->code, sizeof o->code, "refund_processing");
+    } else {
+        /* CLOSED, ABNORMAL (the driver's account cannot take it back): for a person. */
+        o->kind = BILL_OUT_ALERT;
+        snprintf(o->code, sizeof o->code, "refund_%.40s", st);
     }
     json_decref(doc);
 }
@@ -1213,4 +1254,55 @@ int bill_wx_charge(bill_t *b, const bill_charge_t *c, int query, bill_outcome_cb
     if (rc != 0)
         cmn_free(ch);
     return rc;
+}
+
+/* ---- refunds ----------------------------------------------------------------------------- */
+
+struct wx_refund {
+    char orn[CMN_WXPAY_NO_MAX + 1];
+    bill_outcome_cb cb;
+    void *data;
+};
+
+static void on_refund_answer(struct wx_call *c)
+{
+    struct wx_refund *rf = c->data;
+    bill_outcome_t o;
+    bill_wx_refund_outcome(c->status, c->error, c->verified, c->answer, c->answer_len, rf->orn, &o);
+    call_free(c);
+    rf->cb(rf->data, &o);
+    cmn_free(rf);
+}
+
+int bill_wx_refund(bill_t *b, const bill_charge_t *c, const char *transaction_id, long long total,
+                   bill_outcome_cb cb, void *data)
+{
+    const struct wx_keys *k = keys_of(b, c->provider);
+    if (k == NULL || transaction_id[0] == '\0' || total < c->amount || c->amount <= 0)
+        return CMN_EINVAL;
+    struct wx_refund *rf = cmn_xcalloc(1, sizeof *rf);
+    if (cmn_wxpay_refund_no(c->lot, c->seq, c->attempt, rf->orn) != 0) {
+        cmn_free(rf);
+        return CMN_EINVAL;
+    }
+    rf->cb = cb;
+    rf->data = data;
+    /* The same parameters on every try of this refund number: WeChat refunds one number once. */
+    json_t *amount = json_object();
+    json_object_set_new(amount, "refund", json_integer(c->amount));
+    json_object_set_new(amount, "total", json_integer(total));
+    json_object_set_new(amount, "currency", json_string(c->currency));
+    json_t *o = json_object();
+    json_object_set_new(o, "transaction_id", json_string(transaction_id));
+    json_object_set_new(o, "out_refund_no", json_string(rf->orn));
+    json_object_set_new(o, "reason", json_string("停车费退款"));
+    json_object_set_new(o, "amount", amount);
+    char *body = cmn_json_dump(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(o);
+    if (body == NULL) {
+        cmn_free(rf);
+        return CMN_ENOMEM;
+    }
+    call_start(call_new(b, k, "POST", "/v3/refund/domestic/refunds", body, on_refund_answer, rf));
+    return 0;
 }

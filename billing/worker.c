@@ -468,7 +468,7 @@ static void send_refund_result(struct charge_ctx *cc)
 static void start_refund(struct charge_ctx *cc, const redisReply *r)
 {
     bill_t *b = cc->b;
-    char provider[65], amount[24], n[16], charge[128];
+    char provider[65], amount[24], n[16], charge[128], total[24];
     copy_reply(cc->c.bill, sizeof cc->c.bill, r, 1);
     copy_reply(cc->c.driver, sizeof cc->c.driver, r, 2);
     copy_reply(provider, sizeof provider, r, 3);
@@ -477,13 +477,17 @@ static void start_refund(struct charge_ctx *cc, const redisReply *r)
     copy_reply(n, sizeof n, r, 6);
     copy_reply(charge, sizeof charge, r, 7);
     copy_reply(cc->day, sizeof cc->day, r, 8);
+    copy_reply(total, sizeof total, r, 9);
     snprintf(cc->c.lot, sizeof cc->c.lot, "%s", cc->lot);
+    snprintf(cc->c.seq, sizeof cc->c.seq, "%s", cc->seq);
     cc->c.amount = strtoll(amount, NULL, 10);
     cc->c.attempt = (int)strtol(n, NULL, 10);
     cc->c.provider = cmn_config_provider(b->cfg, provider);
     int rc = CMN_EINVAL;
     if (cc->c.provider != NULL && cc->c.provider->kind == CMN_PROVIDER_STRIPE)
         rc = bill_stripe_refund(b, &cc->c, charge, on_refund, cc);
+    else if (cc->c.provider != NULL && cc->c.provider->kind == CMN_PROVIDER_WECHATPAY)
+        rc = bill_wx_refund(b, &cc->c, charge, strtoll(total, NULL, 10), on_refund, cc);
     if (rc != 0) {
         bill_outcome_t o;
         memset(&o, 0, sizeof o);

@@ -6,7 +6,8 @@
 -- ARGV: 1 seq  2 now  3 lease (s)  4 consumer
 -- Returns {'charge', bill id, driver, provider, amount, currency, attempt, plate, transients, day}
 --       | {'query', bill id, driver, provider, amount, currency, attempt, plate, queries, day}
---       | {'refund', bill id, driver, provider, amount, currency, refund number, charge id, day}
+--       | {'refund', bill id, driver, provider, amount, currency, refund number, charge id, day,
+--          the bill's amount}
 --       | {'overdue', bill id, driver, amount} | {'defaulted', bill id, driver, amount}
 --       | {'wait'} | {'done'} | {'day', the bill's day}: ask again with its lot-day's key
 -- KEYS may also hold pk:{L}:arrears, pk:{L}:arrears:info and pk:{L}:defaulted (default_lib.lua:
@@ -29,7 +30,7 @@ if f[16] and (status == 'paid' or status == 'paid_late' or status == 'refunded')
   redis.call('HSET', rec, 'refunding_until', tostring(lease_until))
   redis.call('ZADD', KEYS[3], lease_until, seq)
   return {'refund', f[5] or '', f[6] or '', f[7] or '', f[16], f[9] or '', tostring(n), f[17] or '',
-          redis.call('HGET', rec, 'day') or ''}
+          redis.call('HGET', rec, 'day') or '', f[8] or '0'}
 end
 if not status or status == 'paid' or status == 'paid_late' or status == 'waived' or
    status == 'refunded' or status == 'alert' or status == 'reassigned' then

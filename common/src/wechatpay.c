@@ -476,18 +476,20 @@ int cmn_wxpay_parking_no(const char *lot, const char *seq, char out[CMN_WXPAY_NO
     return 0;
 }
 
-int cmn_wxpay_trade_no(const char *lot, const char *seq, int attempt,
-                       char out[CMN_WXPAY_NO_MAX + 1])
+/* "<parking no>*<kind><n>" ("*b" alone for the first bill attempt), or when that is too long "*"
+ * and 31 hex digits of SHA-256 over "<lot>~<seq>~<kind>#<n>": deterministic, so a retry sends the
+ * same number, and distinct for each (session, kind, n). */
+static int numbered(const char *lot, const char *seq, char kind, int n, char out[CMN_WXPAY_NO_MAX + 1])
 {
     char parking[CMN_WXPAY_NO_MAX + 1], full[CMN_WXPAY_NO_MAX + 16];
     int rc = cmn_wxpay_parking_no(lot, seq, parking);
 
-    if (rc != 0 || attempt < 1 || attempt > 999999)
+    if (rc != 0 || n < 1 || n > 999999)
         return CMN_EINVAL;
-    if (attempt == 1)
+    if (n == 1 && kind == 'b')
         snprintf(full, sizeof full, "%s*b", parking);
     else
-        snprintf(full, sizeof full, "%s*b%d", parking, attempt);
+        snprintf(full, sizeof full, "%s*%c%d", parking, kind, n);
     if (strlen(full) <= CMN_WXPAY_NO_MAX) {
         memcpy(out, full, strlen(full) + 1);
     } else {
@@ -495,7 +497,7 @@ int cmn_wxpay_trade_no(const char *lot, const char *seq, int attempt,
         unsigned char md[32];
         char hex[65];
         cmn_buf_init(&key, 256);
-        if (cmn_buf_printf(&key, "%s~%s~b#%d", lot, seq, attempt) != 0) {
+        if (cmn_buf_printf(&key, "%s~%s~%c#%d", lot, seq, kind, n) != 0) {
             cmn_buf_dispose(&key);
             return CMN_EINVAL;
         }
@@ -505,6 +507,18 @@ int cmn_wxpay_trade_no(const char *lot, const char *seq, int attempt,
         snprintf(out, CMN_WXPAY_NO_MAX + 1, "*%.31s", hex);
     }
     return 0;
+}
+
+int cmn_wxpay_trade_no(const char *lot, const char *seq, int attempt,
+                       char out[CMN_WXPAY_NO_MAX + 1])
+{
+    return numbered(lot, seq, 'b', attempt, out);
+}
+
+int cmn_wxpay_refund_no(const char *lot, const char *seq, int refund,
+                        char out[CMN_WXPAY_NO_MAX + 1])
+{
+    return numbered(lot, seq, 'r', refund, out);
 }
 
 int cmn_wxpay_parking_no_parse(const char *no, char *lot, size_t lotsz, int *hashed, char *seq,

@@ -271,6 +271,58 @@ class TestEntryAndDeduction(WeChatCase):
         self.assertEqual(ds[0]["amount_total"], 2000)
 
 
+class TestRefunds(WeChatCase):
+    def test_refund_in_part_then_the_rest_each_number_once(self):
+        """Staff refund a paid WeChat bill in part, then the rest with the answer lost once: the
+        peer (its refund API) holds exactly two refunds, one per number, adding up to the bill."""
+        self.driver("浙A71090")
+        session = self.enter("浙A71090", hours=5)
+        self.registered(session)
+        b = self.leave("浙A71090")
+        paid = self.wait_status(b["bill_id"], "paid")
+        self.assertGreater(b["amount"], 100)
+        status, out = self.gw.admin("POST", "/v1/bills/%s/refund" % b["bill_id"],
+                                    {"amount": 100, "reason": "barrier fault"})
+        self.assertEqual(status, 202, out)
+        # WeChat answers PROCESSING first; billing asks again with the same number 5 s later.
+        harness.wait_for(lambda: len(self.peer.control("GET", "/test/refunds")["refunds"]) == 1,
+                         what="the first refund at the peer")
+        self.advance(10)
+        r = self.wait_status(b["bill_id"], "refunded")
+        self.assertEqual(r["refunded_amount"], "100")
+
+        # The rest, with the first answer lost after WeChat processed it.
+        self.peer.control("POST", "/test/faults", {
+            "mode": "500", "count": 1, "when": "after", "path_prefix": "/v3/refund/"})
+        status, out = self.gw.admin("POST", "/v1/bills/%s/refund" % b["bill_id"],
+                                    {"reason": "the whole fee was wrong"})
+        self.assertEqual(status, 202, out)
+        for _ in range(6):
+            if self.bill(b["bill_id"])["refunded_amount"] == str(b["amount"]):
+                break
+            self.advance(10)
+            time.sleep(0.5)
+        r = self.wait_status(b["bill_id"], "refunded")
+        self.assertEqual(r["refunded_amount"], str(b["amount"]))
+        causes = [h["cause"] for h in r["history"]]
+        self.assertIn("refund: provider unavailable, retrying", causes)
+
+        out = self.peer.control("GET", "/test/refunds")
+        self.assertEqual(out["conflicts"], [])
+        refunds = sorted(out["refunds"], key=lambda x: x["out_refund_no"])
+        lot, n = session.split("~")
+        self.assertEqual([x["out_refund_no"] for x in refunds],
+                         ["%s*%s*r1" % (lot, n), "%s*%s*r2" % (lot, n)])
+        self.assertEqual([x["status"] for x in refunds], ["SUCCESS", "SUCCESS"])
+        self.assertEqual(sum(x["amount"]["refund"] for x in refunds), b["amount"])
+        self.assertTrue(all(x["transaction_id"] == paid["provider_ref"] for x in refunds))
+        self.assertTrue(all(x["amount"]["total"] == b["amount"] for x in refunds))
+        self.assertGreaterEqual(refunds[1]["requests"], 2)  # the lost answer was asked again
+        # Nothing is left to refund.
+        status, out = self.gw.admin("POST", "/v1/bills/%s/refund" % b["bill_id"], {"reason": "x"})
+        self.assertEqual(status, 400, out)
+
+
 class TestNotifications(WeChatCase):
     def accepted_bill(self, plate):
         """A bill whose deduction was accepted, its result held back by the peer."""

@@ -29,6 +29,11 @@
  *                                                    TRANSACTION.SUCCESS or TRANSACTION.FAIL
  *                                                    notification to notify_url
  *     GET  /v3/vehicle/transactions/out-trade-no/{n} query: SUCCESS | ACCEPTED | PAY_FAIL
+ *     POST /v3/refund/domestic/refunds               refund of a paid deduction (standard v3
+ *                                                    refund; out_refund_no idempotent, the sum
+ *                                                    refunded never above the total): PROCESSING,
+ *                                                    SUCCESS after refund_delay_ms
+ *     GET  /v3/refund/domestic/refunds/{n}           the refund's state
  *   Notifications are JSON {id, create_time, event_type, resource_type, summary, resource
  *   {original_type, algorithm AEAD_AES_256_GCM, ciphertext, associated_data, nonce}}, encrypted
  *   under the APIv3 key, signed with the platform key, and re-sent until the receiver answers
@@ -47,8 +52,9 @@
  *                      how often it was received, replays and conflicting re-uses
  *   POST /test/settle {out_trade_no}           settle an ACCEPTED deduction now
  *   GET  /test/notifications                   every notification and each delivery attempt
+ *   GET  /test/refunds                         every refund received, how often, and conflicts
  *   POST /test/config {notify_delay_ms, notify_retry_ms [..], notify_max_attempts,
- *                      notify_timeout_ms, max_clock_offset_s}
+ *                      notify_timeout_ms, max_clock_offset_s, refund_delay_ms}
  *   POST /test/faults {mode "500"|"hang", count N, when "before"|"after", path_prefix, hang_ms}
  *                      the next N /v3/ requests fail: 500 SYSTEM_ERROR or no answer at all;
  *                      "after" processes the request first (the answer is lost, the effect
@@ -140,12 +146,14 @@ function freshState() {
     order: [],         /* out_trade_no in order of first receipt */
     conflicts: [],     /* re-uses of an out_trade_no / out_parking_no with other parameters */
     rejected: [],      /* deductions refused by test control (payment REJECT) */
+    refunds: {},       /* out_refund_no -> refund */
     notifications: [], /* delivery log */
     config: {
       notify_delay_ms: opts.notifyDelayMs,
       notify_retry_ms: [200, 400, 800, 1600, 3200],
       notify_max_attempts: 6,
       notify_timeout_ms: 5000,
+      refund_delay_ms: 300,
       max_clock_offset_s: 300,
     },
   };
@@ -551,6 +559,107 @@ function queryDeduction(outTradeNo) {
   return { status: 200, body: transactionView(tx) };
 }
 
+/* ---- refunds ---- */
+
+const OUT_REFUND_NO = /^[0-9A-Za-z_\-|*@]{1,64}$/;
+
+function refundView(rf) {
+  const req = rf.request;
+  const view = {
+    refund_id: rf.refund_id,
+    out_refund_no: req.out_refund_no,
+    transaction_id: rf.transaction_id,
+    out_trade_no: rf.out_trade_no,
+    channel: 'ORIGINAL',
+    user_received_account: '支付用户零钱',
+    create_time: rf.create_time,
+    status: rf.status,
+    funds_account: 'AVAILABLE',
+    amount: {
+      total: req.amount.total, refund: req.amount.refund, payer_total: req.amount.total,
+      payer_refund: req.amount.refund, settlement_total: req.amount.total,
+      settlement_refund: req.amount.refund, discount_refund: 0, currency: 'CNY',
+    },
+  };
+  if (rf.success_time) view.success_time = rf.success_time;
+  return view;
+}
+
+function createRefund(body) {
+  if (!isObject(body)) return error(400, 'PARAM_ERROR', 'the body must be a JSON object');
+  const bad = requireFields(body, { out_refund_no: 'string' });
+  if (bad) return error(400, 'PARAM_ERROR', bad);
+  if (!OUT_REFUND_NO.test(body.out_refund_no)) {
+    return error(400, 'PARAM_ERROR', 'out_refund_no must be 1 to 64 of [0-9A-Za-z_-|*@]');
+  }
+  const a = body.amount;
+  if (!isObject(a) || !Number.isInteger(a.refund) || a.refund <= 0 || !Number.isInteger(a.total) ||
+      a.total <= 0 || a.currency !== 'CNY') {
+    return error(400, 'PARAM_ERROR', 'amount must be {refund, total: positive integers (fen), currency: CNY}');
+  }
+  const existing = state.refunds[body.out_refund_no];
+  if (existing) {
+    if (existing.canonical === canonical(body)) {
+      /* One out_refund_no is one refund: a repeat is answered with its state, never paid twice. */
+      existing.requests += 1;
+      saveState();
+      return { status: 200, body: refundView(existing) };
+    }
+    state.conflicts.push({ kind: 'refund', out_refund_no: body.out_refund_no, request: body, at: rfc3339() });
+    saveState();
+    return error(400, 'INVALID_REQUEST', `out_refund_no ${body.out_refund_no} was already used with other parameters`);
+  }
+  let tx = null;
+  if (typeof body.transaction_id === 'string') {
+    tx = Object.values(state.transactions).find((t) => t.transaction_id === body.transaction_id);
+  } else if (typeof body.out_trade_no === 'string') {
+    tx = state.transactions[body.out_trade_no];
+  } else {
+    return error(400, 'PARAM_ERROR', 'transaction_id or out_trade_no is required');
+  }
+  if (!tx) return error(404, 'RESOURCE_NOT_EXISTS', '订单不存在');
+  if (tx.trade_state !== 'SUCCESS' && tx.trade_state !== 'REFUND') {
+    return error(400, 'INVALID_REQUEST', `the order is ${tx.trade_state}, not paid`);
+  }
+  if (a.total !== tx.request.amount.total) {
+    return error(400, 'PARAM_ERROR', `amount.total ${a.total} is not the order's total ${tx.request.amount.total}`);
+  }
+  const already = Object.values(state.refunds)
+    .filter((r) => r.out_trade_no === tx.request.out_trade_no && r.status !== 'CLOSED' && r.status !== 'ABNORMAL')
+    .reduce((sum, r) => sum + r.request.amount.refund, 0);
+  if (already + a.refund > a.total) {
+    return error(400, 'INVALID_REQUEST', `refunds would reach ${already + a.refund} of ${a.total}: 可退金额不足`);
+  }
+  const rf = {
+    request: body,
+    canonical: canonical(body),
+    refund_id: `5030${Date.now()}${String(state.seq += 1).padStart(6, '0')}`,
+    transaction_id: tx.transaction_id,
+    out_trade_no: tx.request.out_trade_no,
+    create_time: rfc3339(),
+    success_time: null,
+    status: 'PROCESSING',
+    requests: 1,
+  };
+  state.refunds[body.out_refund_no] = rf;
+  saveState();
+  log(`refund ${body.out_refund_no} of ${a.refund} of ${a.total} fen (${tx.request.out_trade_no}): PROCESSING`);
+  later(state.config.refund_delay_ms, () => {
+    rf.status = 'SUCCESS';
+    rf.success_time = rfc3339();
+    tx.trade_state = 'REFUND';
+    saveState();
+    log(`refund ${body.out_refund_no}: SUCCESS`);
+  });
+  return { status: 200, body: refundView(rf) };
+}
+
+function queryRefund(outRefundNo) {
+  const rf = state.refunds[outRefundNo];
+  if (!rf) return error(404, 'RESOURCE_NOT_EXISTS', `no refund with out_refund_no ${outRefundNo}`);
+  return { status: 200, body: refundView(rf) };
+}
+
 /* ---- notifications ---- */
 
 /*
@@ -746,6 +855,10 @@ function setConfig(body) {
       || !body.notify_retry_ms.every(nonNegative)) return { status: 400, body: { error: 'notify_retry_ms' } };
     c.notify_retry_ms = body.notify_retry_ms;
   }
+  if (body.refund_delay_ms !== undefined) {
+    if (!nonNegative(body.refund_delay_ms)) return { status: 400, body: { error: 'refund_delay_ms' } };
+    c.refund_delay_ms = body.refund_delay_ms;
+  }
   for (const k of ['notify_max_attempts', 'notify_timeout_ms', 'max_clock_offset_s']) {
     if (body[k] !== undefined) {
       if (!Number.isInteger(body[k]) || body[k] < 1) return { status: 400, body: { error: k } };
@@ -788,6 +901,10 @@ function control(req, url, body) {
         : { status: 409, body: { error: 'no ACCEPTED deduction with that out_trade_no' } };
     }
     case 'GET /test/notifications': return { status: 200, body: state.notifications };
+    case 'GET /test/refunds': {
+      const refunds = Object.values(state.refunds).map((r) => ({ ...refundView(r), requests: r.requests, request: r.request }));
+      return { status: 200, body: { refunds, conflicts: state.conflicts.filter((c) => c.kind === 'refund') } };
+    }
     case 'POST /test/config': return setConfig(body);
     case 'GET /test/config': return { status: 200, body: state.config };
     case 'POST /test/faults': return setFaults(body);
@@ -813,6 +930,9 @@ function api(req, url, body) {
   if (route === 'POST /v3/vehicle/transactions/parking') return createDeduction(body);
   const m = /^GET \/v3\/vehicle\/transactions\/out-trade-no\/([^/]+)$/.exec(route);
   if (m) return queryDeduction(decodeURIComponent(m[1]));
+  if (route === 'POST /v3/refund/domestic/refunds') return createRefund(body);
+  const r = /^GET \/v3\/refund\/domestic\/refunds\/([^/]+)$/.exec(route);
+  if (r) return queryRefund(decodeURIComponent(r[1]));
   return error(404, 'NOT_FOUND', `no API ${route}`);
 }
 

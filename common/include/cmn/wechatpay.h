@@ -116,6 +116,13 @@ int cmn_wxpay_parking_no(const char *lot, const char *seq, char out[CMN_WXPAY_NO
 int cmn_wxpay_trade_no(const char *lot, const char *seq, int attempt,
                        char out[CMN_WXPAY_NO_MAX + 1]);
 
+/**
+ * The out_refund_no of refund `refund` (1 to 999999) of the bill of session "<lot>~<seq>":
+ * "<out_parking_no>*r<refund>", or hashed like a long out_trade_no.  Returns 0 or CMN_EINVAL.
+ */
+int cmn_wxpay_refund_no(const char *lot, const char *seq, int refund,
+                        char out[CMN_WXPAY_NO_MAX + 1]);
+
 /** The tag of a lot id in the hashed spelling: 12 lower-case hex digits and a NUL. */
 void cmn_wxpay_lot_tag(const char *lot, char out[CMN_WXPAY_LOT_TAG_LEN + 1]);
 

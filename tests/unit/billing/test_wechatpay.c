@@ -1,6 +1,6 @@
 /*
  * billing/wechatpay.c: how WeChat Pay's answers to a deduction or a query become bill outcomes
- * (bill_wx_outcome, a pure function).  The exchanges themselves run against the peer in
+ * (bill_wx_outcome, a pure function), and answers to a refund (bill_wx_refund_outcome).  The exchanges themselves run against the peer in
  * tests/integration/test_wechatpay.py.
  */
 #include <setjmp.h>
@@ -79,11 +79,53 @@ static void test_faults_and_refusals(void **state)
     assert_int_equal(outcome(0, CMN_ECRYPTO, 0, NULL).kind, BILL_OUT_ALERT);
 }
 
+#define ORN "LOT-A*42*r1"
+
+static bill_outcome_t refund(long status, int error, int verified, const char *body)
+{
+    bill_outcome_t o;
+    bill_wx_refund_outcome(status, error, verified, body, body ? strlen(body) : 0, ORN, &o);
+    return o;
+}
+
+static void test_refund_states(void **state)
+{
+    (void)state;
+    bill_outcome_t o = refund(200, 0, 1,
+                              "{\"out_refund_no\":\"" ORN "\",\"status\":\"SUCCESS\","
+                              "\"refund_id\":\"5030001\"}");
+    assert_int_equal(o.kind, BILL_OUT_PAID);
+    assert_string_equal(o.ref, "5030001");
+    o = refund(200, 0, 1, "{\"out_refund_no\":\"" ORN "\",\"status\":\"PROCESSING\"}");
+    assert_int_equal(o.kind, BILL_OUT_TRANSIENT);
+    assert_string_equal(o.code, "refund_processing");
+    o = refund(200, 0, 1, "{\"out_refund_no\":\"" ORN "\",\"status\":\"ABNORMAL\"}");
+    assert_int_equal(o.kind, BILL_OUT_ALERT);
+    assert_string_equal(o.code, "refund_ABNORMAL");
+    assert_int_equal(refund(200, 0, 1, "{\"out_refund_no\":\"" ORN "\",\"status\":\"CLOSED\"}")
+                         .kind,
+                     BILL_OUT_ALERT);
+    /* Another refund's answer, an unverified one, a lost one, a refusal. */
+    assert_int_equal(
+        refund(200, 0, 1, "{\"out_refund_no\":\"LOT-A*42*r2\",\"status\":\"SUCCESS\"}").kind,
+        BILL_OUT_ALERT);
+    assert_int_equal(
+        refund(200, 0, 0, "{\"out_refund_no\":\"" ORN "\",\"status\":\"SUCCESS\"}").kind,
+        BILL_OUT_TRANSIENT);
+    assert_int_equal(refund(0, CMN_ETIMEOUT, 0, NULL).kind, BILL_OUT_TRANSIENT);
+    assert_int_equal(refund(500, 0, 1, "{\"code\":\"SYSTEM_ERROR\"}").kind, BILL_OUT_TRANSIENT);
+    o = refund(400, 0, 1, "{\"code\":\"INVALID_REQUEST\"}");
+    assert_int_equal(o.kind, BILL_OUT_ALERT);
+    assert_string_equal(o.code, "http_400_INVALID_REQUEST");
+    assert_int_equal(refund(200, 0, 1, "{").kind, BILL_OUT_TRANSIENT);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_trade_states),
         cmocka_unit_test(test_faults_and_refusals),
+        cmocka_unit_test(test_refund_states),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -936,6 +936,17 @@ static void test_numbers_plain_hashed_and_parsed_back(void **state)
     assert_string_equal(a1, again);
     assert_null(strchr(a1 + 1, '*'));
 
+    /* Refund numbers: their own series, never equal to a trade number of the same bill. */
+    assert_int_equal(cmn_wxpay_refund_no("HZ-SC-001", "42", 1, no), 0);
+    assert_string_equal(no, "HZ-SC-001*42*r1");
+    char r1[CMN_WXPAY_NO_MAX + 1], r2[CMN_WXPAY_NO_MAX + 1];
+    assert_int_equal(cmn_wxpay_refund_no(long_lot, "123456789012345678", 1, r1), 0);
+    assert_int_equal(cmn_wxpay_refund_no(long_lot, "123456789012345678", 2, r2), 0);
+    assert_true(wx_charset_ok(r1) && wx_charset_ok(r2));
+    assert_string_not_equal(r1, r2);
+    assert_string_not_equal(r1, a1);
+    assert_int_equal(cmn_wxpay_refund_no("L", "1", 0, no), CMN_EINVAL);
+
     /* Refusals. */
     assert_int_equal(cmn_wxpay_parking_no("", "1", no), CMN_EINVAL);
     assert_int_equal(cmn_wxpay_parking_no("L", "", no), CMN_EINVAL);

@@ -49,6 +49,7 @@ typedef struct dreq {
     char taken_plate[CMN_PLATE_MAX];
     char taken_by[65];
     char *old_plates; /* space-separated, before this enrolment */
+    char who[200];    /* the actor for the audit log: role US scope US name (gw_principal_t) */
 } dreq_t;
 
 static void dreq_free(dreq_t *d)
@@ -131,6 +132,18 @@ static void start_script(cmn_rargs_t *a, dreq_t *d, int script, int nkeys)
     cmn_rargs_str(a, "EVALSHA");
     cmn_rargs_str(a, cmn_redis_script_sha(d->gw->redis, d->gw->scripts[script]));
     cmn_rargs_int(a, nkeys);
+}
+
+/* Adds the driver to pk:{audit}:drivers (GET /v1/audit reads the streams of those), sent before
+ * the script that writes the driver's audit entry, on the same connection, so it lands first. */
+static void audit_listed(dreq_t *d)
+{
+    cmn_rargs_t a;
+    cmn_rargs_init(&a);
+    cmn_rargs_str(&a, "SADD");
+    cmn_rargs_str(&a, "pk:{audit}:drivers");
+    cmn_rargs_str(&a, d->id);
+    cmn_redis_command(d->gw->redis, NULL, NULL, a.n, a.v, a.len);
 }
 
 /* ---- GET ----------------------------------------------------------------------------------- */
@@ -279,8 +292,12 @@ static void on_claims_done(dreq_t *d)
     cmn_buf_init(&plates, 4096);
     for (int i = 0; i < d->nplates; i++)
         cmn_buf_printf(&plates, "%s%s", i ? " " : "", d->plates[i]);
-    start_script(&a, d, GW_LUA_DRIVER_PUT, 1);
+    /* The set of drivers with an audit stream, for GET /v1/audit to find it: written first, so
+     * an entry is never in a stream nobody lists. */
+    audit_listed(d);
+    start_script(&a, d, GW_LUA_DRIVER_PUT, 2);
     cmn_rargs_fmt(&a, "pk:drv:{%s}", d->id);
+    cmn_rargs_fmt(&a, "pk:drv:{%s}:audit", d->id);
     cmn_rargs_str(&a, d->id);
     cmn_rargs_ref(&a, plates.base, plates.len);
     cmn_rargs_str(&a, d->provider);
@@ -291,6 +308,7 @@ static void on_claims_done(dreq_t *d)
         cmn_rargs_str(&a, "");
     cmn_rargs_int(&a, gw_now(d->gw));
     cmn_rargs_int(&a, d->conf->cfg->credit.initial_score);
+    cmn_rargs_str(&a, d->who);
     int rc = cmn_redis_command(d->gw->redis, on_put, d, a.n, a.v, a.len);
     cmn_buf_dispose(&plates);
     if (rc != 0)
@@ -470,7 +488,8 @@ static int query_plate(const char *q, size_t n, char *out, size_t outsz)
     return 0;
 }
 
-static void drivers_route(gw_t *gw, cmn_httpd_req_t *req, const char *rest, size_t rest_len);
+static void drivers_route(gw_t *gw, cmn_httpd_req_t *req, const char *rest, size_t rest_len,
+                          const gw_principal_t *who);
 
 struct drivers_auth {
     gw_t *gw;
@@ -496,7 +515,7 @@ static void on_drivers_auth(void *data, int status, const gw_principal_t *who, c
         gw_metrics_error(&x.gw->metrics, "forbidden");
         return gw_respond_error(x.req, 403, "forbidden", "the drivers API needs an admin token");
     }
-    drivers_route(x.gw, x.req, x.rest, x.rest_len);
+    drivers_route(x.gw, x.req, x.rest, x.rest_len, who);
 }
 
 void gw_h_drivers(gw_t *gw, cmn_httpd_req_t *req, const char *rest, size_t rest_len)
@@ -509,7 +528,8 @@ void gw_h_drivers(gw_t *gw, cmn_httpd_req_t *req, const char *rest, size_t rest_
     gw_authenticate(gw, req, on_drivers_auth, x);
 }
 
-static void drivers_route(gw_t *gw, cmn_httpd_req_t *req, const char *rest, size_t rest_len)
+static void drivers_route(gw_t *gw, cmn_httpd_req_t *req, const char *rest, size_t rest_len,
+                          const gw_principal_t *who)
 {
     const char *why;
     gw_conf_t *conf = gw_conf_ref(gw);
@@ -517,6 +537,8 @@ static void drivers_route(gw_t *gw, cmn_httpd_req_t *req, const char *rest, size
     d->gw = gw;
     d->conf = conf;
     d->req = req;
+    snprintf(d->who, sizeof d->who, "%s\x1f%s\x1f%s", gw_role_name(who->role), who->scope,
+             who->name[0] ? who->name : gw_role_name(who->role));
     if (gw->redis == NULL || !cmn_redis_ready(gw->redis))
         return fail(d, 503, "unavailable", "Redis is unavailable");
 
@@ -564,11 +586,14 @@ static void drivers_route(gw_t *gw, cmn_httpd_req_t *req, const char *rest, size
         return get_driver(d, on_get);
     if (req->method == HTTP_DELETE) {
         cmn_rargs_t a;
-        start_script(&a, d, GW_LUA_DRIVER_DEL, 7);
-        static const char *const parts[] = {"", ":unpaid", ":overdue", ":applied", ":history",
-                                            ":defaults", ":bills"};
-        for (int i = 0; i < 7; i++)
+        audit_listed(d);
+        start_script(&a, d, GW_LUA_DRIVER_DEL, 8);
+        static const char *const parts[] = {"",         ":unpaid",   ":overdue", ":applied",
+                                            ":history", ":defaults", ":bills",   ":audit"};
+        for (int i = 0; i < 8; i++)
             cmn_rargs_fmt(&a, "pk:drv:{%s}%s", d->id, parts[i]);
+        cmn_rargs_int(&a, gw_now(gw));
+        cmn_rargs_str(&a, d->who);
         if (cmn_redis_command(gw->redis, on_del, d, a.n, a.v, a.len) != 0)
             fail(d, 503, "unavailable", "Redis is unavailable");
         return;

@@ -1,8 +1,9 @@
 -- Creates or updates a driver (admin API).  Counters and credit history are kept on update.
--- KEYS: 1 pk:drv:{D}
+-- KEYS: 1 pk:drv:{D}  2 pk:drv:{D}:audit (the enrolment is audited there, in the same step)
 -- ARGV: 1 driver id  2 plates (space-separated, normalised)  3 provider  4 payment reference
 --       5 score ('' keeps the current one)  6 now  7 the score of a new driver without one
--- Returns {'ok', snapshot, old plates}
+--       8 who (role US scope US name)
+-- Returns {'ok', snapshot, old plates, audit id}
 local key = KEYS[1]
 local old = redis.call('HGET', key, 'plates') or ''
 local fresh = redis.call('EXISTS', key) == 0
@@ -24,4 +25,7 @@ elseif fresh then
   redis.call('HSET', key, 'score', ARGV[7])
 end
 redis.call('HINCRBY', key, 'ver', 1)
-return {'ok', snapshot(key), old}
+local id = audit(ARGV[8], tonumber(ARGV[6]), fresh and 'driver_enrol' or 'driver_update', ARGV[1],
+                 '', '', {'driver', ARGV[1], 'plates', ARGV[2], 'old_plates', old,
+                          'provider', ARGV[3], 'score', redis.call('HGET', key, 'score') or ''})
+return {'ok', snapshot(key), old, id}

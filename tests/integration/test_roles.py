@@ -278,7 +278,8 @@ class TestAccess(RolesCase):
         lots = {e["lot"] for e in self.audit(self.tok["op_west"])}
         self.assertEqual(lots, {"LOT-A"})
         self.assertEqual({e["lot"] for e in self.audit(self.tok["op_river"])}, {"LOT-C"})
-        self.assertEqual({e["lot"] for e in self.audit(self.tok["city"])}, {"LOT-A", "LOT-C"})
+        # City staff see every lot's, and the drivers' (enrolments: no lot).
+        self.assertEqual({e["lot"] for e in self.audit(self.tok["city"])}, {"LOT-A", "LOT-C", ""})
         # Driver x never reads, pays or disputes y's bill; its list holds its own only.
         for method, path, body in (("GET", "/v1/me/bills/" + q(self.by), None),
                                    ("POST", "/v1/me/bills/%s/pay" % q(self.by), None),
@@ -573,7 +574,9 @@ class TestActions(RolesCase):
 
         # The audit log: one entry per action, newest first, with actor, role, reason, target.
         log = self.audit()
-        actions = [e["action"] for e in log]
+        # The drivers' enrolments (by the admin token) are audited too: checked in
+        # TestDriverAudit; here the actions on bills and drivers' credit.
+        actions = [e["action"] for e in log if not e["action"].startswith("driver_")]
         self.assertEqual(actions, ["reinstate", "refund", "waive", "resolve", "dispute",
                                    "resolve", "dispute"])
         by = {e["action"] + ":" + e["target"]: e for e in log}
@@ -593,7 +596,8 @@ class TestActions(RolesCase):
         self.assertEqual(len(self.audit(actor="city-clerk")), 3)
         self.assertEqual([e["target"] for e in self.audit(lot="LOT-B")], [b2, b2])
         self.assertEqual(self.audit(to=int(t0) - 10), [])
-        self.assertEqual(len(self.audit(**{"from": int(t0) - 10})), 7)
+        self.assertEqual(len([e for e in self.audit(**{"from": int(t0) - 10})
+                              if not e["action"].startswith("driver_")]), 7)
         pages, cursor = [], None
         while True:
             params = {"limit": 3}
@@ -610,6 +614,42 @@ class TestActions(RolesCase):
         # Append-only: the streams are never trimmed by an action.
         n = self.redis.cmd("XLEN", "pk:{LOT-A}:audit")
         self.assertEqual(n, 3)
+
+
+class TestDriverAudit(RolesCase):
+    start_billing = False
+
+    def test_enrolment_change_and_deletion_are_audited(self):
+        t0 = time.time()
+        cus = self.mock.customer("tok_visa")
+        d = self.ok("POST", "/v1/drivers", self.tok["admin"],
+                    {"id": "drv-audited", "plates": ["浙B70001"], "provider": "stripe-test",
+                     "payment_ref": cus}, 201)
+        self.ok("POST", "/v1/drivers", self.tok["admin"],
+                {"id": "drv-audited", "plates": ["浙B70001", "浙B70002"],
+                 "provider": "stripe-test", "payment_ref": cus, "score": 650}, 201)
+        self.ok("DELETE", "/v1/drivers/drv-audited", self.tok["admin"], status=204)
+        log = [e for e in self.audit() if e["target"] == d["id"]]
+        self.assertEqual([e["action"] for e in log],
+                         ["driver_delete", "driver_update", "driver_enrol"])
+        for e in log:
+            self.check_entry(e, e["action"], "drv-audited", "", "root", "admin", "", t0)
+            self.assertEqual(e["source"], "drv:drv-audited")
+            self.assertNotIn(cus, json.dumps(e))  # the payment reference is not copied
+        delete, update, enrol = log
+        self.assertEqual(enrol["plates"], "浙B70001")
+        self.assertEqual((update["plates"], update["old_plates"], update["score"]),
+                         ("浙B70001 浙B70002", "浙B70001", "650"))
+        self.assertEqual(delete["plates"], "浙B70001 浙B70002")
+        # The driver is gone, its audit stream is not; filters find the entries.
+        st, _ = self.call("GET", "/v1/drivers/drv-audited", self.tok["admin"])
+        self.assertEqual(st, 404)
+        self.assertEqual(self.redis.cmd("XLEN", "pk:drv:{drv-audited}:audit"), 3)
+        self.assertEqual([e["target"] for e in self.audit(action="driver_delete")],
+                         ["drv-audited"])
+        # Operators see their lots only, never drivers' streams.
+        self.assertEqual([e for e in self.audit(self.tok["op_west"]) if e["target"] == d["id"]],
+                         [])
 
 
 class TestDisputeBlocksCharging(RolesCase):
@@ -779,7 +819,8 @@ class TestLaneWork(RolesCase):
         st, _ = self.call("DELETE", "/v1/lots/LOT-A/allow/%s?reason=x" % q("浙A0G9P3"), west)
         self.assertEqual(st, 409)  # the configuration's: changed in the file
         self.ok("DELETE", "/v1/lots/LOT-A/allow/%s?reason=%s" % (q("浙B60002"), q("done")), west)
-        actions = [(e["action"], e["target"], e["reason"]) for e in self.audit()]
+        actions = [(e["action"], e["target"], e["reason"]) for e in self.audit()
+                   if not e["action"].startswith("driver_")]
         self.assertEqual(actions, [
             ("allow_del", "LOT-A/浙B60002", "done"),
             ("allow_add", "LOT-A/浙B60002", "city vehicle"),

@@ -265,6 +265,9 @@ export const dictionaries = {
     'action_name.allow_add': '添加白名单',
     'action_name.allow_del': '删除白名单',
     'action_name.reassign': '改派出场',
+    'action_name.driver_enrol': '车主登记',
+    'action_name.driver_update': '车主信息变更',
+    'action_name.driver_delete': '车主注销',
   },
 
   en: {
@@ -528,6 +531,9 @@ export const dictionaries = {
     'action_name.allow_add': 'Allow-list entry added',
     'action_name.allow_del': 'Allow-list entry removed',
     'action_name.reassign': 'Exit reassigned',
+    'action_name.driver_enrol': 'Driver enrolled',
+    'action_name.driver_update': 'Driver changed',
+    'action_name.driver_delete': 'Driver deleted',
   },
 };
 

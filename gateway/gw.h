@@ -105,6 +105,8 @@ void gw_respond_json(cmn_httpd_req_t *req, int status, json_t *body);
 void gw_h_events(gw_t *gw, cmn_httpd_req_t *req);
 void gw_h_session_get(gw_t *gw, cmn_httpd_req_t *req, const char *sid, size_t sid_len);
 void gw_h_session_paid(gw_t *gw, cmn_httpd_req_t *req, const char *sid, size_t sid_len);
+/** GET /v1/lane-commands: the device's lot's lane commands after a cursor (h_lane_commands.c). */
+void gw_h_lane_commands(gw_t *gw, cmn_httpd_req_t *req);
 void gw_h_drivers(gw_t *gw, cmn_httpd_req_t *req, const char *rest, size_t rest_len);
 void gw_h_bills(gw_t *gw, cmn_httpd_req_t *req, const char *rest, size_t rest_len);
 void gw_h_notify(gw_t *gw, cmn_httpd_req_t *req, const char *provider, size_t n);

@@ -75,6 +75,11 @@ void gw_route(cmn_httpd_req_t *req, void *data)
             return method_not_allowed(req, "POST");
         return gw_h_events(gw, req);
     }
+    if (path_is(req, "/v1/lane-commands")) {
+        if (req->method != HTTP_GET)
+            return method_not_allowed(req, "GET");
+        return gw_h_lane_commands(gw, req);
+    }
     if (starts_with(req->url, plen, "/v1/sessions/")) {
         const char *id = req->url + 13;
         size_t n = plen - 13;

@@ -23,6 +23,12 @@
  *   barrier       a read that arrived in this run drives its lane's barrier with the gateway's
  *                 decision; when the decision takes longer than decision_timeout_ms, the lane's
  *                 fallback (hold, or open and bill later) applies and the read is still delivered.
+ *   commands      for each lot with a camera that drives a barrier, the lot's lane commands (an
+ *                 operator's remote opening) are asked for every command_poll_ms with a signed
+ *                 GET /v1/lane-commands?after=<cursor> and carried out on the lane's barrier,
+ *                 unless older than command_max_age_s (its car has gone).  The cursor is kept in
+ *                 the spool folder (written off the loop), so a restart neither repeats a command
+ *                 nor, within the age limit, misses one.
  */
 #include "bridge.h"
 
@@ -93,6 +99,20 @@ struct lotq {
     uv_timer_t retry;
 };
 
+/* The lane commands of one lot, asked for on behalf of its barriers. */
+struct cmdpoll {
+    lpr_bridge_t *b;
+    size_t lot;                   /* index in cfg->lots */
+    const cmn_cfg_device_t *dev;  /* a device of the lot, whose key signs the requests */
+    uv_timer_t timer;
+    int in_flight;
+    int failing; /* the last poll failed: said once, not every poll */
+    char cursor[48];
+    char saved[48]; /* the cursor last given to a write */
+    char *cursor_path;
+    struct cursor_write *writing;
+};
+
 struct lpr_bridge {
     uv_loop_t *loop;
     const cmn_config_t *cfg;
@@ -109,6 +129,9 @@ struct lpr_bridge {
     unsigned long long delivered, dropped, retries, barrier_ok, barrier_failed, fallbacks;
     unsigned long long latency[LATENCY_BUCKETS + 1];
     uint64_t latency_sum_ms, latency_count;
+    struct cmdpoll *polls;
+    size_t npolls;
+    unsigned long long commands_done, commands_stale, commands_no_barrier, command_polls_failed;
 };
 
 static const uint64_t latency_le_ms[LATENCY_BUCKETS] = {1, 2, 5, 10, 25, 50, 100, 250, 1000, 5000};
@@ -705,6 +728,256 @@ static void camera_push(lpr_bridge_t *b, cmn_httpd_req_t *req, const char *id, s
     }
 }
 
+/* ---- lane commands (remote openings) -------------------------------------------------------- */
+
+/* One write of a lot's cursor file, on the thread pool (the loop never touches the disk).  It holds
+ * its own copies, so a bridge stopping meanwhile only detaches it (p = NULL). */
+struct cursor_write {
+    uv_work_t work;
+    struct cmdpoll *p;
+    char *path;
+    char cursor[48];
+};
+
+static void cursor_save(struct cmdpoll *p);
+
+static void cursor_write_work(uv_work_t *w)
+{
+    struct cursor_write *cw = w->data;
+    size_t n = strlen(cw->path) + 8;
+    char *tmp = cmn_xalloc(n);
+    snprintf(tmp, n, "%s.tmp", cw->path);
+    FILE *f = fopen(tmp, "w");
+    if (f != NULL) {
+        int ok = fprintf(f, "%s\n", cw->cursor) > 0;
+        if (fclose(f) == 0 && ok)
+            rename(tmp, cw->path); /* whole or not at all; no fsync: see command_max_age_s */
+    }
+    cmn_free(tmp);
+}
+
+static void cursor_written(uv_work_t *w, int status)
+{
+    struct cursor_write *cw = w->data;
+    (void)status;
+    struct cmdpoll *p = cw->p;
+    cmn_free(cw->path);
+    cmn_free(cw);
+    if (p == NULL)
+        return;
+    p->writing = NULL;
+    if (strcmp(p->saved, p->cursor) != 0)
+        cursor_save(p); /* it moved on while this one was written */
+}
+
+/* One write at a time per lot, so an older cursor never lands after a newer one. */
+static void cursor_save(struct cmdpoll *p)
+{
+    if (p->writing != NULL || p->b->stopping || strcmp(p->saved, p->cursor) == 0)
+        return;
+    struct cursor_write *cw = cmn_xcalloc(1, sizeof *cw);
+    cw->p = p;
+    cw->path = cmn_xstrdup(p->cursor_path);
+    snprintf(cw->cursor, sizeof cw->cursor, "%s", p->cursor);
+    snprintf(p->saved, sizeof p->saved, "%s", p->cursor);
+    cw->work.data = cw;
+    if (uv_queue_work(p->b->loop, &cw->work, cursor_write_work, cursor_written) != 0) {
+        p->saved[0] = '\0';
+        cmn_free(cw->path);
+        cmn_free(cw);
+        return;
+    }
+    p->writing = cw;
+}
+
+/* A stream id as the gateway gives it: "<ms>-<n>". */
+static int cursor_valid(const char *s)
+{
+    size_t n = strspn(s, "0123456789");
+    if (n == 0 || n > 20 || s[n] != '-')
+        return 0;
+    size_t m = strspn(s + n + 1, "0123456789");
+    return m > 0 && m <= 20 && s[n + 1 + m] == '\0';
+}
+
+static void on_poll_timer(uv_timer_t *t);
+
+static void poll_again(struct cmdpoll *p, uint64_t ms)
+{
+    if (!p->b->stopping)
+        uv_timer_start(&p->timer, on_poll_timer, ms, 0);
+}
+
+/* The camera whose barrier serves `lane` of the poll's lot, or NULL. */
+static const cmn_cfg_camera_t *lane_barrier(const lpr_bridge_t *b, size_t lot, const char *lane)
+{
+    for (size_t i = 0; i < b->cfg->lpr.ncameras; i++) {
+        const cmn_cfg_camera_t *cam = &b->cfg->lpr.cameras[i];
+        if ((size_t)cam->lot_index == lot && cam->barrier.kind != CMN_BARRIER_NONE &&
+            strcmp(cam->lane_id, lane) == 0)
+            return cam;
+    }
+    return NULL;
+}
+
+static void carry_out(struct cmdpoll *p, json_t *c, int64_t now)
+{
+    lpr_bridge_t *b = p->b;
+    const char *lot = b->cfg->lots[p->lot].id;
+    const char *id = json_string_value(json_object_get(c, "id"));
+    const char *cmd = json_string_value(json_object_get(c, "command"));
+    const char *lane = json_string_value(json_object_get(c, "lane"));
+    json_int_t at = json_integer_value(json_object_get(c, "at"));
+    if (id == NULL || cmd == NULL || lane == NULL)
+        return;
+    const cmn_cfg_camera_t *cam = lane_barrier(b, p->lot, lane);
+    if (strcmp(cmd, "open") != 0 || cam == NULL) {
+        b->commands_no_barrier++;
+        cmn_log(CMN_LOG_WARN, "lane_command", "lot %s lane %s: command %s (%s) not carried out: %s",
+                lot, lane, id, cmd,
+                cam == NULL ? "no camera of this bridge drives that lane's barrier"
+                            : "unknown command");
+        return;
+    }
+    if (now - (int64_t)at > b->cfg->lpr.command_max_age_s) {
+        b->commands_stale++;
+        cmn_log(CMN_LOG_WARN, "lane_command",
+                "lot %s lane %s: command %s not carried out: issued %lld s ago (limit %lld s)",
+                lot, lane, id, (long long)(now - (int64_t)at),
+                (long long)b->cfg->lpr.command_max_age_s);
+        return;
+    }
+    json_t *o = json_object();
+    json_object_set_new(o, "camera", json_string(cam->id));
+    json_object_set_new(o, "lot", json_string(cam->lot_id));
+    json_object_set_new(o, "lane", json_string(cam->lane_id));
+    json_object_set_new(o, "direction",
+                        json_string(cam->direction == CMN_LANE_ENTRY ? "entry" : "exit"));
+    json_object_set_new(o, "decision", json_string("open"));
+    json_object_set_new(o, "reason", json_string("remote_open"));
+    json_object_set_new(o, "display", json_string("远程开闸 请通行"));
+    json_object_set_new(o, "command_id", json_string(id));
+    barrier(b, cam, o);
+    json_decref(o);
+    b->commands_done++;
+    cmn_log(CMN_LOG_INFO, "lane_command", "lot %s lane %s: opened remotely (command %s)", lot,
+            lane, id);
+}
+
+static void on_commands(void *data, const cmn_http_response_t *resp)
+{
+    struct cmdpoll *p = data;
+    lpr_bridge_t *b = p->b;
+    p->in_flight = 0;
+    if (b->stopping)
+        return;
+    uint64_t next = (uint64_t)b->cfg->lpr.command_poll_ms;
+    json_error_t err;
+    json_t *doc = resp->error == 0 && resp->status == 200
+                      ? json_loadb(resp->body, resp->body_len, 0, &err)
+                      : NULL;
+    json_t *list = json_object_get(doc, "commands");
+    const char *cursor = json_string_value(json_object_get(doc, "cursor"));
+    if (!json_is_array(list) || cursor == NULL || !cursor_valid(cursor)) {
+        b->command_polls_failed++;
+        if (!p->failing) /* said once per outage, not every poll */
+            cmn_log(CMN_LOG_WARN, "lane_command", "lot %s: lane commands unavailable: %s %ld",
+                    b->cfg->lots[p->lot].id, resp->error ? resp->error_text : "HTTP",
+                    resp->status);
+        p->failing = 1;
+        json_decref(doc);
+        return poll_again(p, next);
+    }
+    p->failing = 0;
+    int64_t now = (int64_t)time(NULL);
+    size_t i;
+    json_t *c;
+    json_array_foreach(list, i, c)
+        carry_out(p, c, now);
+    snprintf(p->cursor, sizeof p->cursor, "%s", cursor);
+    cursor_save(p);
+    if (json_array_size(list) >= 100)
+        next = 0; /* a full page: there may be more */
+    json_decref(doc);
+    poll_again(p, next);
+}
+
+static void on_poll_timer(uv_timer_t *t)
+{
+    struct cmdpoll *p = t->data;
+    lpr_bridge_t *b = p->b;
+    char path[128], url[2300], stamp[24], sig[65], h1[100], h2[64], h3[100];
+    struct timespec now;
+    if (p->in_flight || b->stopping || b->client == NULL)
+        return;
+    snprintf(path, sizeof path, "/v1/lane-commands?after=%s", p->cursor);
+    clock_gettime(CLOCK_REALTIME, &now);
+    snprintf(stamp, sizeof stamp, "%lld", (long long)now.tv_sec);
+    if (cmn_lane_sign(p->dev->key.data, p->dev->key.len, stamp, "GET", path, strlen(path),
+                      p->dev->id, "", 0, sig) != 0)
+        return poll_again(p, (uint64_t)b->cfg->lpr.command_poll_ms);
+    snprintf(url, sizeof url, "%s%s", b->cfg->lpr.gateway_url, path);
+    snprintf(h1, sizeof h1, "X-Park-Device: %s", p->dev->id);
+    snprintf(h2, sizeof h2, "X-Park-Timestamp: %s", stamp);
+    snprintf(h3, sizeof h3, "X-Park-Signature: %s", sig);
+    const char *headers[] = {h1, h2, h3};
+    int64_t timeout = b->cfg->lpr.forward_timeout_ms < 5000 ? b->cfg->lpr.forward_timeout_ms : 5000;
+    cmn_http_request_t req = {.method = "GET",
+                              .url = url,
+                              .headers = headers,
+                              .nheaders = 3,
+                              .body = "",
+                              .body_len = 0,
+                              .connect_timeout_ms = 2000,
+                              .timeout_ms = timeout,
+                              .max_response_bytes = 1 << 20};
+    p->in_flight = 1;
+    if (cmn_http_request(b->client, &req, on_commands, p) != 0) {
+        p->in_flight = 0;
+        poll_again(p, (uint64_t)b->cfg->lpr.command_poll_ms);
+    }
+}
+
+/* A poll for each lot with a camera that drives a barrier; the cursor from the spool folder, else
+ * command_max_age_s back from now (commands older than that are not carried out anyway). */
+static void polls_start(lpr_bridge_t *b)
+{
+    const cmn_config_t *cfg = b->cfg;
+    if (cfg->lpr.command_poll_ms <= 0)
+        return;
+    b->polls = cmn_xcalloc(cfg->nlots ? cfg->nlots : 1, sizeof *b->polls);
+    for (size_t lot = 0; lot < cfg->nlots; lot++) {
+        const cmn_cfg_camera_t *cam = NULL;
+        for (size_t i = 0; i < cfg->lpr.ncameras && cam == NULL; i++) {
+            if ((size_t)cfg->lpr.cameras[i].lot_index == lot &&
+                cfg->lpr.cameras[i].barrier.kind != CMN_BARRIER_NONE)
+                cam = &cfg->lpr.cameras[i];
+        }
+        if (cam == NULL)
+            continue;
+        struct cmdpoll *p = &b->polls[b->npolls++];
+        p->b = b;
+        p->lot = lot;
+        p->dev = &cfg->devices[cam->device_index];
+        size_t n = strlen(cfg->lpr.spool_dir) + strlen(cfg->lots[lot].id) + 32;
+        p->cursor_path = cmn_xalloc(n);
+        snprintf(p->cursor_path, n, "%s/lane-commands.%s", cfg->lpr.spool_dir, cfg->lots[lot].id);
+        FILE *f = fopen(p->cursor_path, "r"); /* at start, before the loop runs */
+        if (f != NULL) {
+            if (fgets(p->cursor, sizeof p->cursor, f) != NULL)
+                p->cursor[strcspn(p->cursor, "\n")] = '\0';
+            fclose(f);
+        }
+        if (!cursor_valid(p->cursor))
+            snprintf(p->cursor, sizeof p->cursor, "%lld-0",
+                     ((long long)time(NULL) - (long long)cfg->lpr.command_max_age_s) * 1000);
+        snprintf(p->saved, sizeof p->saved, "%s", p->cursor);
+        uv_timer_init(b->loop, &p->timer);
+        p->timer.data = p;
+        uv_timer_start(&p->timer, on_poll_timer, 0, 0);
+    }
+}
+
 /* ---- health and metrics -------------------------------------------------------------------- */
 
 static void metrics(lpr_bridge_t *b, cmn_httpd_req_t *req)
@@ -739,10 +1012,19 @@ static void metrics(lpr_bridge_t *b, cmn_httpd_req_t *req)
                    "# TYPE park_lpr_barrier_commands_total counter\n"
                    "park_lpr_barrier_commands_total{result=\"ok\"} %llu\n"
                    "park_lpr_barrier_commands_total{result=\"failed\"} %llu\n"
+                   "# HELP park_lpr_lane_commands_total Lane commands (remote openings) by "
+                   "outcome.\n# TYPE park_lpr_lane_commands_total counter\n"
+                   "park_lpr_lane_commands_total{outcome=\"done\"} %llu\n"
+                   "park_lpr_lane_commands_total{outcome=\"stale\"} %llu\n"
+                   "park_lpr_lane_commands_total{outcome=\"no_barrier\"} %llu\n"
+                   "# HELP park_lpr_lane_command_polls_failed_total Asks for lane commands that "
+                   "failed.\n# TYPE park_lpr_lane_command_polls_failed_total counter\n"
+                   "park_lpr_lane_command_polls_failed_total %llu\n"
                    "# HELP park_lpr_forward_seconds From a read's queueing to the gateway's "
                    "answer.\n# TYPE park_lpr_forward_seconds histogram\n",
                    lpr_spool_depth(b->spool), b->delivered, b->dropped, b->retries, b->fallbacks,
-                   b->barrier_ok, b->barrier_failed);
+                   b->barrier_ok, b->barrier_failed, b->commands_done, b->commands_stale,
+                   b->commands_no_barrier, b->command_polls_failed);
     unsigned long long cum = 0;
     for (int i = 0; i < LATENCY_BUCKETS; i++) {
         cum += b->latency[i];
@@ -838,6 +1120,7 @@ int lpr_bridge_start(uv_loop_t *loop, const cmn_config_t *cfg, lpr_bridge_t **ou
     pending = NULL;
     if (replayed > 0)
         cmn_log(CMN_LOG_INFO, "replay", "%zu reads of earlier runs queued for delivery", replayed);
+    polls_start(b);
     cmn_httpd_config_t hc = {.host = cfg->lpr.listen.host,
                              .port = cfg->lpr.listen.port,
                              .max_header_bytes = 16384,
@@ -870,6 +1153,7 @@ static void on_handle_closed(uv_handle_t *h)
         void *data = b->stop_data;
         cmn_free(b->lanes);
         cmn_free(b->lots);
+        cmn_free(b->polls);
         cmn_free(b);
         if (done != NULL)
             done(data);
@@ -896,6 +1180,15 @@ static void on_spool_closed(void *data)
             item_free(it);
             it = next;
         }
+    }
+    for (size_t i = 0; i < b->npolls; i++) {
+        struct cmdpoll *p = &b->polls[i];
+        if (p->writing != NULL)
+            p->writing->p = NULL; /* it finishes on its own */
+        cmn_free(p->cursor_path);
+        b->handles_open++;
+        p->timer.data = b;
+        uv_close((uv_handle_t *)&p->timer, on_handle_closed);
     }
     uv_close((uv_handle_t *)&b->stop_poll, on_handle_closed);
 }
@@ -941,5 +1234,7 @@ void lpr_bridge_stop(lpr_bridge_t *b, void (*done)(void *data), void *data)
     }
     for (size_t i = 0; i < b->cfg->nlots; i++)
         uv_timer_stop(&b->lots[i].retry);
+    for (size_t i = 0; i < b->npolls; i++)
+        uv_timer_stop(&b->polls[i].timer);
     cmn_httpd_close(b->http, on_http_closed, b);
 }

@@ -441,8 +441,9 @@ static void load_cameras(jc_t *c, json_t *l, cmn_config_t *cfg)
 
 static void load_lpr(jc_t *c, json_t *doc, cmn_config_t *cfg)
 {
-    static const char *const keys[] = {"listen", "spool_dir", "gateway_url", "forward_timeout_ms",
-                                       "cameras", NULL};
+    static const char *const keys[] = {"listen",           "spool_dir",          "gateway_url",
+                                       "forward_timeout_ms", "command_poll_ms", "command_max_age_s",
+                                       "cameras",          NULL};
     int ok;
     json_t *l = section(c, doc, "lpr_bridge", &ok);
     const char *s;
@@ -461,6 +462,8 @@ static void load_lpr(jc_t *c, json_t *doc, cmn_config_t *cfg)
             cfg->lpr.gateway_url = cmn_xstrdup(s);
     }
     int_or(c, l, "forward_timeout_ms", 100, 600000, 10000, &cfg->lpr.forward_timeout_ms);
+    int_or(c, l, "command_poll_ms", 0, 60000, 1000, &cfg->lpr.command_poll_ms);
+    int_or(c, l, "command_max_age_s", 1, 3600, 30, &cfg->lpr.command_max_age_s);
     load_cameras(c, l, cfg);
     jc_pop(c, mark);
     json_decref(l);

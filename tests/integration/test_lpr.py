@@ -282,6 +282,10 @@ class LprCase(unittest.TestCase):
         """Files of the configuration folder (relative path -> bytes) the extra cameras name."""
         return {}
 
+    def lpr_options(self):
+        """More fields of the lpr_bridge section."""
+        return {}
+
     def setUp(self):
         self.redis = Redis()
         self.barrier = BarrierReceiver()
@@ -296,11 +300,10 @@ class LprCase(unittest.TestCase):
              "barrier": {"kind": "webhook",
                          "url": "http://127.0.0.1:%d/barrier" % self.barrier.port}},
         ] + self.extra_cameras()
-        self.gw = Gateway(self.redis, {"lpr_bridge": {"listen": "127.0.0.1:0",
-                                                      "spool_dir": "spool",
-                                                      "forward_timeout_ms": 3000,
-                                                      "cameras": cams}},
-                          files=self.secret_files())
+        lpr = {"listen": "127.0.0.1:0", "spool_dir": "spool", "forward_timeout_ms": 3000,
+               "cameras": cams}
+        lpr.update(self.lpr_options())
+        self.gw = Gateway(self.redis, {"lpr_bridge": lpr}, files=self.secret_files())
         self.bridge = Bridge(self.gw)
 
     def tearDown(self):
@@ -442,6 +445,92 @@ def platerecognizer_multipart_sample():
 
 CAMERA_TOKEN = "camera-token-0123456789-abcdef"
 HIK_USER, HIK_PASSWORD = "admin", "Hik-barrier-pass-42"
+
+
+class TestLaneCommands(LprCase):
+    """An operator opens a lane from afar (POST /v1/lots/{lot}/lanes/{lane}/open): the bridge
+    finds the command with a signed GET /v1/lane-commands and drives the lane's barrier, once."""
+
+    def lpr_options(self):
+        return {"command_poll_ms": 200, "command_max_age_s": 2}
+
+    def open_lane(self, lane, reason, lot="LOT-A"):
+        status, out, _ = self.gw.request(
+            "POST", "/v1/lots/%s/lanes/%s/open" % (lot, lane),
+            json.dumps({"reason": reason}).encode(),
+            {"Authorization": "Bearer " + harness.ADMIN_TOKEN, "Content-Type": "application/json"})
+        self.assertEqual(status, 202, out)
+        return json.loads(out)["command_id"]
+
+    def remote(self):
+        return [b for b in self.barrier.received if b.get("reason") == "remote_open"]
+
+    def commands(self, device, after=None):
+        path = "/v1/lane-commands" + ("?after=" + after if after is not None else "")
+        status, data, _ = self.gw.signed("GET", path, b"", device)
+        return status, json.loads(data)
+
+    def test_remote_open_reaches_the_barrier_once(self):
+        cmd = self.open_lane("out", "barrier stuck; the driver paid cash")
+        harness.wait_for(lambda: len(self.remote()) == 1, 10, "the remote opening at the barrier")
+        [b] = self.remote()
+        self.assertEqual((b["camera"], b["lot"], b["lane"], b["decision"], b["command_id"]),
+                         ("cam-out", "LOT-A", "out", "open", cmd))
+        self.wait_metric('park_lpr_lane_commands_total{outcome="done"}', 1)
+        # The cursor is kept: a restart carries nothing out again.
+        cursor = os.path.join(self.gw.dir, "spool", "lane-commands.LOT-A")
+
+        def saved():
+            if not os.path.exists(cursor):
+                return None
+            with open(cursor) as f:
+                return f.read().strip()
+        harness.wait_for(lambda: saved() == cmd, what="the cursor file")
+        self.bridge.stop()
+        self.bridge.start()
+        time.sleep(1.0)
+        self.assertEqual(len(self.remote()), 1)
+        # The other lane, then a lane no camera of this bridge drives.
+        cmd2 = self.open_lane("in", "entry barrier jammed")
+        harness.wait_for(lambda: len(self.remote()) == 2, 10, "the second opening")
+        self.assertEqual((self.remote()[1]["camera"], self.remote()[1]["command_id"]),
+                         ("cam-in", cmd2))
+        self.assertEqual(len(self.remote()), 2)
+
+    def test_the_gateway_gives_each_device_its_own_lots_commands(self):
+        a1 = self.open_lane("out", "one")
+        b1 = self.open_lane("in", "two", lot="LOT-B")
+        status, out = self.commands("dev-a-in", "0-0")
+        self.assertEqual(status, 200, out)
+        self.assertEqual(out["lot"], "LOT-A")
+        self.assertEqual([(c["id"], c["lane"], c["command"], c["reason"], c["actor"])
+                          for c in out["commands"]], [(a1, "out", "open", "one", "configuration admin token")])
+        self.assertEqual(out["cursor"], a1)
+        status, out = self.commands("dev-a-in", a1)
+        self.assertEqual((out["commands"], out["cursor"]), ([], a1))
+        status, out = self.commands("dev-b")
+        self.assertEqual((out["lot"], out["commands"], out["cursor"]), ("LOT-B", [], b1))
+        status, out = self.commands("dev-a-in", "yesterday")
+        self.assertEqual(status, 400, out)
+        status, data, _ = self.gw.request("GET", "/v1/lane-commands?after=0-0", b"", {})
+        self.assertEqual(status, 401)
+        status, data, _ = self.gw.signed("GET", "/v1/lane-commands?after=0-0", b"", "dev-a-in",
+                                         key="not-the-key-of-dev-a-in-000")
+        self.assertEqual(status, 401)
+
+    def test_a_command_older_than_its_limit_is_not_carried_out(self):
+        self.open_lane("out", "first")
+        harness.wait_for(lambda: len(self.remote()) == 1, 10, "the first opening")
+        harness.wait_for(lambda: os.path.exists(os.path.join(self.gw.dir, "spool",
+                                                             "lane-commands.LOT-A")),
+                         what="the cursor file")
+        self.bridge.stop()
+        self.open_lane("out", "while the bridge was down")
+        time.sleep(3.0)  # older than command_max_age_s (2 s) by the time the bridge is back
+        self.bridge.start()
+        self.wait_metric('park_lpr_lane_commands_total{outcome="stale"}', 1)
+        self.assertEqual(len(self.remote()), 1)
+        self.assertIn("not carried out", self.bridge.logs())
 
 
 class TestHikvisionBarrier(LprCase):

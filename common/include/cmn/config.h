@@ -213,6 +213,8 @@ typedef struct cmn_cfg_lpr {
     char *spool_dir;   /* absolute, or relative to the configuration file */
     char *gateway_url; /* where signed events go */
     int64_t forward_timeout_ms;
+    int64_t command_poll_ms;   /* lane commands (remote openings) asked for this often; 0: never */
+    int64_t command_max_age_s; /* an older command is not carried out (its car has gone) */
     cmn_cfg_camera_t *cameras;
     size_t ncameras;
 } cmn_cfg_lpr_t;

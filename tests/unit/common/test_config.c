@@ -191,6 +191,8 @@ static void test_valid(void **state)
     assert_string_equal(p->secret_key.source, "env PARK_TEST_STRIPE");
     assert_string_equal(p->currency, "CNY");
     assert_non_null(strstr(cfg->lpr.spool_dir, dir)); /* relative to the configuration */
+    assert_int_equal(cfg->lpr.command_poll_ms, 1000); /* the defaults */
+    assert_int_equal(cfg->lpr.command_max_age_s, 30);
     const cmn_cfg_camera_t *cam = cmn_config_camera(cfg, "cam1");
     assert_non_null(cam);
     assert_int_equal(cam->direction, CMN_LANE_EXIT); /* from the lane */

@@ -7,7 +7,7 @@ import { money, localTime } from './format.js';
 import { t, tOr } from './i18n.js';
 
 const ACTIONS = ['dispute', 'resolve', 'waive', 'refund', 'charge', 'pay', 'reinstate', 'lane_open',
-  'pass_add', 'pass_del', 'allow_add', 'allow_del', 'reassign'];
+  'pass_add', 'pass_del', 'allow_add', 'allow_del', 'reassign', 'merge', 'split'];
 
 const filters = { lot: '', actor: '', action: '', from: '', to: '', limit: '50' };
 

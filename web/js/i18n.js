@@ -206,6 +206,8 @@ export const dictionaries = {
     'status.waived': '已豁免',
     'status.refunded': '已退款',
     'status.reassigned': '已改派',
+    'status.merged': '已合并',
+    'status.void': '已作废',
     'status.owed': '申诉中（未逾期）',
     'status.disputed': '申诉中',
 
@@ -265,6 +267,8 @@ export const dictionaries = {
     'action_name.allow_add': '添加白名单',
     'action_name.allow_del': '删除白名单',
     'action_name.reassign': '改派出场',
+    'action_name.merge': '合并停车记录',
+    'action_name.split': '拆分停车记录',
   },
 
   en: {
@@ -469,6 +473,8 @@ export const dictionaries = {
     'status.waived': 'Waived',
     'status.refunded': 'Refunded',
     'status.reassigned': 'Reassigned',
+    'status.merged': 'Merged',
+    'status.void': 'Void',
     'status.owed': 'Disputed (not overdue)',
     'status.disputed': 'Disputed',
 
@@ -528,6 +534,8 @@ export const dictionaries = {
     'action_name.allow_add': 'Allow-list entry added',
     'action_name.allow_del': 'Allow-list entry removed',
     'action_name.reassign': 'Exit reassigned',
+    'action_name.merge': 'Visits merged',
+    'action_name.split': 'Visit split',
   },
 };
 

@@ -57,13 +57,14 @@ class CorrectionCase(RolesCase):
                 r = self.redis.hgetall(k)
                 if "day" not in r:
                     continue
-                self.assertIn(r["status"], ("pending", "retry_scheduled", "failed", "paid"), r)
+                self.assertIn(r["status"], ("pending", "retry_scheduled", "failed", "paid",
+                                            "overdue"), r)
                 row = exp.setdefault(r["day"], dict.fromkeys(("billed",) + BUCKETS, 0))
                 row["billed"] += int(r["amount"])
-                row["paid" if r["status"] == "paid" else "outstanding"] += int(r["amount"])
+                row[r["status"] if r["status"] in BUCKETS else "outstanding"] += int(r["amount"])
             if cursor == "0":
                 break
-        d1, d2 = date_of(time.time() - 3 * DAY), date_of(time.time() + DAY)
+        d1, d2 = date_of(time.time() - 10 * DAY), date_of(time.time() + DAY)
         rep = self.ok("GET", "/v1/reports/revenue?from=%s&to=%s&lot_id=%s" % (d1, d2, lot),
                       self.tok["admin"])
         rows = {r["date"]: r for r in rep["rows"] if r["lot_id"] == lot}
@@ -113,6 +114,11 @@ class TestMerge(CorrectionCase):
         st, _ = self.call("POST", "/v1/sessions/%s/merge" % q(b["session_id"]), west,
                           dict(body, **{"with": a["session_id"]}))
         self.assertEqual(st, 409)  # not consecutive that way round
+        # A charge attempt whose outcome is unknown (billing retries it with the same key).
+        self.redis.cmd("HSET", "pk:{LOT-A}:s:" + a["session_id"].split("~")[1], "transients", "1")
+        st, _ = self.call("POST", path, west, body)
+        self.assertEqual(st, 409)
+        self.redis.cmd("HDEL", "pk:{LOT-A}:s:" + a["session_id"].split("~")[1], "transients")
         rows_before = self.check_money()
 
         out = self.ok("POST", path, west, body)
@@ -285,6 +291,33 @@ class TestWithBilling(CorrectionCase):
         self.assertEqual((charge["amount"], charge["status"]), (fm, "succeeded"))
         self.assertEqual(paid["amount"], str(fm))
         self.check_money()
+
+    def test_overdue_bills_merged_follow_in_the_arrears(self):
+        """Two overdue bills (declined card, left 5 days ago) merged: one overdue bill of the
+        stay's amount in the arrears index and its totals, the other out of it."""
+        p1, _ = self.driver("tok_chargeCustomerFail", "浙B95002")
+        end = int(time.time()) - 5 * DAY
+        a = self.visit("浙B95002", end - 4 * H, end - 2 * H)
+        b = self.visit("浙B95002", end - 2 * H + 120, end)
+        for x in (a, b):
+            self.wait_status(x["bill_id"], "overdue", 30)
+        info = lambda: self.redis.hgetall("pk:{LOT-A}:arrears:info")
+        fa, fb, fm = a["amount"], b["amount"], self.fee(end - 4 * H, end)
+        before = info()
+        self.assertEqual((before["#overdue_count"], before["#overdue_amount"]),
+                         ("2", str(fa + fb)))
+        out = self.ok("POST", "/v1/sessions/%s/merge" % q(a["session_id"]), self.tok["op_west"],
+                      {"with": b["session_id"], "reason": "turned back"})
+        self.assertEqual((out["status"], out["amount"]), ("overdue", fm))
+        after = info()
+        self.assertEqual((after["#overdue_count"], after["#overdue_amount"]), ("1", str(fm)))
+        self.assertEqual((after["#owed_count"], after["#owed_amount"]), ("1", str(fm)))
+        members = self.redis.cmd("ZRANGE", "pk:{LOT-A}:arrears", "0", "-1")
+        self.assertEqual(members, ["%012d" % int(a["session_id"].split("~")[1])])
+        self.assertEqual(after[members[0]].split("\x1f")[:2], ["overdue", str(fm)])
+        self.check_money()
+        harness.wait_for(lambda: self.drv(p1)["unpaid_amount"] == fm, what="driver repriced")
+        self.assertEqual(self.bill(b["bill_id"])["status"], "merged")
 
 
 if __name__ == "__main__":

@@ -172,5 +172,7 @@ void gw_h_audit(gw_t *gw, cmn_httpd_req_t *req);
 void gw_h_me(gw_t *gw, cmn_httpd_req_t *req, const char *rest, size_t n);
 void gw_h_lanes(gw_t *gw, cmn_httpd_req_t *req, const char *rest, size_t n);
 void gw_h_reassign(gw_t *gw, cmn_httpd_req_t *req, const char *sid, size_t n);
+void gw_h_merge(gw_t *gw, cmn_httpd_req_t *req, const char *sid, size_t n);
+void gw_h_split(gw_t *gw, cmn_httpd_req_t *req, const char *sid, size_t n);
 
 #endif

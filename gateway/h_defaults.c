@@ -294,7 +294,8 @@ static const char *collection_status(const char *status, json_t *reminders)
         return "collected";
     if (strcmp(status, "waived") == 0)
         return "waived";
-    if (strcmp(status, "reassigned") == 0)
+    if (strcmp(status, "reassigned") == 0 || strcmp(status, "merged") == 0 ||
+        strcmp(status, "void") == 0)
         return "void";
     int dunning = 0, open = 0;
     size_t i;

@@ -62,6 +62,8 @@ enum {
     F_MATCH_FUZZY,
     F_MANUAL_OPEN,
     F_REASSIGNED,
+    F_MERGED,
+    F_SPLIT,
     F_COUNT
 };
 
@@ -70,7 +72,7 @@ static const char *const field_names[F_COUNT] = {
     "paid_late",       "paid_on_site", "outstanding", "overdue",         "defaulted",
     "waived",          "refunded",     "stays",       "stay_s",          "occupancy_peak",
     "exits_unmatched", "stale_closed", "match:exact", "match:candidate", "match:fuzzy",
-    "manual_open",     "reassigned"};
+    "manual_open",     "reassigned",   "merged",      "split"};
 
 /* The money buckets, in the order of the identity billed = the sum of them. */
 static const int buckets[] = {F_PAID,    F_PAID_LATE, F_PAID_ON_SITE, F_OUTSTANDING,
@@ -386,6 +388,8 @@ static json_t *row_json(const struct report *r, const struct row *w, const char 
     json_object_set_new(o, "holds_by_reason", by);
     json_object_set_new(o, "manual_open", json_integer(w->f[F_MANUAL_OPEN]));
     json_object_set_new(o, "reassigned", json_integer(w->f[F_REASSIGNED]));
+    json_object_set_new(o, "merged", json_integer(w->f[F_MERGED]));
+    json_object_set_new(o, "split", json_integer(w->f[F_SPLIT]));
     return o;
 }
 
@@ -434,7 +438,7 @@ static void csv_header(const struct report *r, cmn_buf_t *b, int *err, const int
          "holds");
     for (int i = 0; i < nr; i++)
         emit(b, err, ",hold:%s", r->reasons[order[i]]);
-    emit(b, err, ",manual_open,reassigned\r\n");
+    emit(b, err, ",manual_open,reassigned,merged,split\r\n");
 }
 
 static void csv_row(const struct report *r, cmn_buf_t *b, int *err, const struct row *w,
@@ -471,7 +475,8 @@ static void csv_row(const struct report *r, cmn_buf_t *b, int *err, const struct
          holds_total(r, w));
     for (int i = 0; i < nr; i++)
         emit(b, err, ",%lld", w->holds[order[i]]);
-    emit(b, err, ",%lld,%lld\r\n", w->f[F_MANUAL_OPEN], w->f[F_REASSIGNED]);
+    emit(b, err, ",%lld,%lld,%lld,%lld\r\n", w->f[F_MANUAL_OPEN], w->f[F_REASSIGNED],
+         w->f[F_MERGED], w->f[F_SPLIT]);
 }
 
 static void finish(struct report *r)

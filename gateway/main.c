@@ -31,7 +31,8 @@ static const char *const script_names[GW_LUA_COUNT] = {
     "bill_request_charge", "bill_refund", "bill_waive", "driver_settle", "notify_queue",
     /* the people's API (api.h) */
     "dispute_open", "dispute_resolve", "driver_reinstate", "default_list", "default_figures",
-    "default_bill", "default_driver", "audit_list", "lane_open", "lane_access", "lane_reassign"};
+    "default_bill", "default_driver", "audit_list", "lane_open", "lane_access", "lane_reassign",
+    "lane_correct", "driver_reprice"};
 
 static gw_t gw;
 static uv_signal_t sig_term, sig_int, sig_hup;

@@ -97,6 +97,10 @@ void gw_route(cmn_httpd_req_t *req, void *data)
         }
         if (n - idn == 9 && memcmp(slash, "/reassign", 9) == 0)
             return gw_h_reassign(gw, req, id, idn);
+        if (n - idn == 6 && memcmp(slash, "/merge", 6) == 0)
+            return gw_h_merge(gw, req, id, idn);
+        if (n - idn == 6 && memcmp(slash, "/split", 6) == 0)
+            return gw_h_split(gw, req, id, idn);
     }
     if (path_is(req, "/v1/drivers") || starts_with(req->url, plen, "/v1/drivers/"))
         return gw_h_drivers(gw, req, req->url + 11, req->url_len - 11);

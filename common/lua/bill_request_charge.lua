@@ -10,7 +10,8 @@ if not status then
   return {'unknown'}
 end
 if status == 'paid' or status == 'paid_late' or status == 'waived' or status == 'refunded' or
-   status == 'charging' or status == 'accepted' or status == 'alert' or status == 'reassigned' then
+   status == 'charging' or status == 'accepted' or status == 'alert' or status == 'reassigned' or
+   status == 'merged' or status == 'void' then
   return {'not_due', status}
 end
 redis.call('HSET', KEYS[1], 'charge_requested', '1')

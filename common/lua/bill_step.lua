@@ -33,7 +33,8 @@ if f[16] and (status == 'paid' or status == 'paid_late' or status == 'refunded')
           redis.call('HGET', rec, 'day') or '', f[8] or '0'}
 end
 if not status or status == 'paid' or status == 'paid_late' or status == 'waived' or
-   status == 'refunded' or status == 'alert' or status == 'reassigned' then
+   status == 'refunded' or status == 'alert' or status == 'reassigned' or
+   status == 'merged' or status == 'void' then
   redis.call('ZREM', KEYS[3], seq)
   return {'done'}
 end

@@ -13,7 +13,8 @@ if not status then
   return {'unknown'}
 end
 if status == 'paid' or status == 'paid_late' or status == 'refunded' or status == 'waived' or
-   status == 'charging' or status == 'accepted' or status == 'reassigned' then
+   status == 'charging' or status == 'accepted' or status == 'reassigned' or
+   status == 'merged' or status == 'void' then
   return {'not_owed', status}
 end
 local money = money_day(KEYS[1], KEYS[5])

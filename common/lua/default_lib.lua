@@ -32,7 +32,7 @@ local ARREARS_UNPAID = {owed = true, overdue = true, defaulted = true}
 -- The stage a bill of this status is in, for a bill whose record names none yet.
 local function stage_of(status)
   if status == 'paid' or status == 'paid_late' or status == 'waived' or status == 'refunded' or
-     status == 'reassigned' then
+     status == 'reassigned' or status == 'merged' or status == 'void' then
     return 'settled'
   end
   if status == 'overdue' or status == 'defaulted' then

@@ -255,6 +255,9 @@ class TestAccess(RolesCase):
                     with_status(("admin_cfg", "admin", "op_river"), 400), body={})
         self.expect("POST", "/v1/sessions/%s/reassign" % q(self.by[:-2]),
                     with_status(("admin_cfg", "admin", "op_river"), 400), body={})
+        for fix in ("merge", "split"):
+            self.expect("POST", "/v1/sessions/%s/%s" % (q(self.by[:-2]), fix),
+                        with_status(("admin_cfg", "admin", "op_river"), 400), body={})
         # Nothing above changed a bill.
         self.assertEqual(self.bill(self.bx)["status"], "paid")
         self.assertEqual(self.bill(self.by)["status"], "paid")

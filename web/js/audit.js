@@ -7,8 +7,8 @@ import { money, localTime } from './format.js';
 import { t, tOr } from './i18n.js';
 
 const ACTIONS = ['dispute', 'resolve', 'waive', 'refund', 'charge', 'pay', 'reinstate', 'lane_open',
-  'pass_add', 'pass_del', 'allow_add', 'allow_del', 'reassign', 'driver_enrol', 'driver_update',
-  'driver_delete'];
+  'pass_add', 'pass_del', 'allow_add', 'allow_del', 'reassign', 'merge', 'split', 'driver_enrol',
+  'driver_update', 'driver_delete'];
 
 const filters = { lot: '', actor: '', action: '', from: '', to: '', limit: '50' };
 

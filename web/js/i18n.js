@@ -206,6 +206,8 @@ export const dictionaries = {
     'status.waived': '已豁免',
     'status.refunded': '已退款',
     'status.reassigned': '已改派',
+    'status.merged': '已合并',
+    'status.void': '已作废',
     'status.owed': '申诉中（未逾期）',
     'status.disputed': '申诉中',
 
@@ -268,6 +270,8 @@ export const dictionaries = {
     'action_name.driver_enrol': '车主登记',
     'action_name.driver_update': '车主信息变更',
     'action_name.driver_delete': '车主注销',
+    'action_name.merge': '合并停车记录',
+    'action_name.split': '拆分停车记录',
   },
 
   en: {
@@ -472,6 +476,8 @@ export const dictionaries = {
     'status.waived': 'Waived',
     'status.refunded': 'Refunded',
     'status.reassigned': 'Reassigned',
+    'status.merged': 'Merged',
+    'status.void': 'Void',
     'status.owed': 'Disputed (not overdue)',
     'status.disputed': 'Disputed',
 
@@ -534,6 +540,8 @@ export const dictionaries = {
     'action_name.driver_enrol': 'Driver enrolled',
     'action_name.driver_update': 'Driver changed',
     'action_name.driver_delete': 'Driver deleted',
+    'action_name.merge': 'Visits merged',
+    'action_name.split': 'Visit split',
   },
 };
 

@@ -5,9 +5,10 @@
  *
  *   slots     billing.max_in_flight provider requests may be in flight, and settlement runs at
  *             max_in_flight / the provider's latency only if a slot is used again as soon as it
- *             frees.  So whatever frees a slot (a charge, query or refund recorded, a step that
- *             had nothing to do) or brings a bill (an intake) asks for a refill on the next loop
- *             turn; the causes of one turn (a burst of answers read together) make one refill,
+ *             frees.  A bill holds a slot from its claim to the provider's answer (recording the
+ *             outcome in Redis goes on without it).  Whatever frees a slot (an answer, a step
+ *             that had nothing to do) or brings a bill (an intake) asks for a refill on the next
+ *             loop turn; the causes of one turn (a burst of answers read together) make one refill,
  *             and one due_claim per lot at most is in flight, completions meanwhile adding up to
  *             the next.  A refill shares the free room between the lots that may have due bills,
  *             the first lot served turning each time (see refill()).  A lot whose claim came back
@@ -69,13 +70,6 @@
 
 static void tick_done(bill_t *b);
 static void refill_soon(bill_t *b);
-
-/* A charge, query, refund or notified outcome is over: its slot is free for the next due bill. */
-static void charge_done(bill_t *b)
-{
-    b->charges_in_flight--;
-    refill_soon(b);
-}
 
 /* How long a bill stays with the process charging it: the slowest provider's connect and total
  * timeouts, plus a margin for Redis.  A process that dies mid-charge holds its bills this long. */
@@ -262,7 +256,35 @@ struct charge_ctx {
     const char *out_name;
     char next[24];
     int64_t at;
+    int slot; /* holds one of the max_in_flight slots */
 };
+
+/* A bill's slot is taken when the bill is claimed (or a notified outcome is to be recorded) and
+ * given back as soon as the provider has answered: max_in_flight bounds provider requests, and
+ * recording the outcome is Redis work that need not hold the next bill back.  A bill whose work
+ * ends without a request (nothing to do, Redis gone) gives it back at its end. */
+static void slot_take(struct charge_ctx *cc)
+{
+    cc->slot = 1;
+    cc->b->slots_used++;
+    cc->b->charges_in_flight++;
+}
+
+static void slot_free(struct charge_ctx *cc)
+{
+    if (cc->slot) {
+        cc->slot = 0;
+        cc->b->slots_used--;
+        refill_soon(cc->b);
+    }
+}
+
+/* A charge, query, refund or notified outcome is over (the caller frees cc). */
+static void charge_done(struct charge_ctx *cc)
+{
+    slot_free(cc);
+    cc->b->charges_in_flight--;
+}
 
 static void bill_keys(cmn_rargs_t *a, const char *lot, const char *seq)
 {
@@ -322,7 +344,7 @@ static void on_result(void *data, int status, redisReply *r)
         driver_event(b, cc->lot, bill, driver, late ? "paid_late" : "paid",
                      strtoll(amount, NULL, 10));
     }
-    charge_done(b);
+    charge_done(cc);
     cmn_free(cc);
 }
 
@@ -345,7 +367,7 @@ static void send_result(struct charge_ctx *cc)
     cmn_rargs_str(a, cc->next);
     cmn_rargs_int(a, cc->c.attempt);
     if (rsend(b, a, on_result, cc) != 0) {
-        charge_done(b);
+        charge_done(cc);
         cmn_free(cc);
     }
     cmn_free(a);
@@ -411,6 +433,7 @@ static void record(struct charge_ctx *cc, const bill_outcome_t *o)
 
 static void on_outcome(void *data, const bill_outcome_t *o)
 {
+    slot_free(data);
     record(data, o);
 }
 
@@ -422,7 +445,7 @@ static void on_payment_ref(void *data, int status, redisReply *r)
     memset(&o, 0, sizeof o);
     if (!reply_ok(status, r, "payment reference")) {
         /* Redis is gone: the bill's lease brings it back later. */
-        charge_done(b);
+        charge_done(cc);
         cmn_free(cc);
         return;
     }
@@ -454,7 +477,7 @@ static void on_refund_recorded(void *data, int status, redisReply *r)
         return send_refund_result(cc);
     if (reply_ok(status, r, "bill_refund_result") && cmn_reply_is(r, "refunded"))
         cmn_log(CMN_LOG_INFO, "refund", "bill %s: %lld refunded", cc->c.bill, cc->c.amount);
-    charge_done(cc->b);
+    charge_done(cc);
     cmn_free(cc);
 }
 
@@ -464,6 +487,7 @@ static void on_refund(void *data, const bill_outcome_t *o)
     bill_t *b = cc->b;
     static const char *const names[] = {"refunded", "alert", "transient", "alert", "alert"};
     int64_t now = bill_now(b);
+    slot_free(cc);
     /* A refund is never "declined": anything but money moved or a fault is for a person. */
     const char *outcome = names[o->kind];
     if (o->kind == BILL_OUT_ALERT || o->kind == BILL_OUT_DECLINED)
@@ -489,7 +513,7 @@ static void send_refund_result(struct charge_ctx *cc)
     cmn_rargs_int(a, cc->at + 5);
     cmn_rargs_int(a, cc->c.attempt);
     if (rsend(b, a, on_refund_recorded, cc) != 0) {
-        charge_done(b);
+        charge_done(cc);
         cmn_free(cc);
     }
     cmn_free(a);
@@ -533,7 +557,7 @@ static void on_step(void *data, int status, redisReply *r)
     if (day_asked(cc, status, r))
         return send_step(cc);
     if (!reply_ok(status, r, "bill_step") || r->type != REDIS_REPLY_ARRAY) {
-        charge_done(b);
+        charge_done(cc);
         cmn_free(cc);
         return;
     }
@@ -555,7 +579,7 @@ static void on_step(void *data, int status, redisReply *r)
         return start_refund(cc, r);
     cc->query = cmn_reply_is(r, "query");
     if (!cmn_reply_is(r, "charge") && !cc->query) {
-        charge_done(b);
+        charge_done(cc);
         cmn_free(cc);
         return;
     }
@@ -604,7 +628,7 @@ static void on_step(void *data, int status, redisReply *r)
     cmn_rargs_fmt(&a, "pk:drv:{%s}", cc->c.driver);
     cmn_rargs_str(&a, "payment_ref");
     if (rsend(b, &a, on_payment_ref, cc) != 0) {
-        charge_done(b);
+        charge_done(cc);
         cmn_free(cc);
     }
 }
@@ -622,7 +646,7 @@ static void send_step(struct charge_ctx *cc)
     cmn_rargs_int(a, lease_s(b));
     cmn_rargs_str(a, b->consumer);
     if (rsend(b, a, on_step, cc) != 0) {
-        charge_done(b);
+        charge_done(cc);
         cmn_free(cc);
     }
     cmn_free(a);
@@ -634,7 +658,7 @@ static void step(bill_t *b, const char *lot, const char *seq)
     cc->b = b;
     snprintf(cc->lot, sizeof cc->lot, "%s", lot);
     snprintf(cc->seq, sizeof cc->seq, "%s", seq);
-    b->charges_in_flight++;
+    slot_take(cc);
     send_step(cc);
 }
 
@@ -752,10 +776,9 @@ static void intake_entry(bill_t *b, size_t li, const redisReply *entry)
 static void on_failed_bill(void *data, int status, redisReply *r)
 {
     struct charge_ctx *cc = data;
-    bill_t *b = cc->b;
     char attempts[16], otn[40], st[24];
     if (!reply_ok(status, r, "notified failure") || r->type != REDIS_REPLY_ARRAY) {
-        charge_done(b);
+        charge_done(cc);
         cmn_free(cc);
         return;
     }
@@ -765,7 +788,7 @@ static void on_failed_bill(void *data, int status, redisReply *r)
     if (strcmp(otn, cc->otn) != 0 || (strcmp(st, "charging") != 0 && strcmp(st, "accepted") != 0)) {
         cmn_log(CMN_LOG_INFO, "notification", "bill %s: failure of %s is stale (%s)", cc->c.bill,
                 cc->otn, st);
-        charge_done(b);
+        charge_done(cc);
         cmn_free(cc);
         return;
     }
@@ -838,7 +861,7 @@ static void provider_event(bill_t *b, const char *lot, const redisReply *entry)
         snprintf(cc->lot, sizeof cc->lot, "%s", lot);
         snprintf(cc->seq, sizeof cc->seq, "%s", seq);
         snprintf(cc->c.bill, sizeof cc->c.bill, "%s", bill);
-        b->charges_in_flight++;
+        slot_take(cc);
         if (strcmp(type, "charge.failed") == 0) {
             snprintf(cc->otn, sizeof cc->otn, "%s", otn);
             cmn_rargs_t a;
@@ -849,7 +872,7 @@ static void provider_event(bill_t *b, const char *lot, const redisReply *entry)
             cmn_rargs_str(&a, "wx_otn");
             cmn_rargs_str(&a, "status");
             if (rsend(b, &a, on_failed_bill, cc) != 0) {
-                charge_done(b);
+                charge_done(cc);
                 cmn_free(cc);
             }
         } else {
@@ -979,7 +1002,7 @@ static void claim(bill_t *b, size_t li, unsigned count)
     cmn_free(a);
 }
 
-/* Fills the free slots: the room left by the charges in flight and the claims asked for is shared
+/* Fills the free slots: the room left by the bills holding one and the claims asked for is shared
  * evenly between the lots that may have due bills, the first lot served turning at each refill so
  * that no lot is always the one left out when the room is smaller than the lots.  One due_claim
  * per lot at most is in flight: completions arriving meanwhile add up to the next one.
@@ -990,7 +1013,7 @@ static void refill(bill_t *b)
 {
     size_t n = b->cfg->nlots, wanting = 0;
     unsigned max = (unsigned)b->cfg->billing.max_in_flight;
-    unsigned used = b->charges_in_flight + b->claims_reserved;
+    unsigned used = b->slots_used + b->claims_reserved;
     unsigned room = used < max ? max - used : 0;
 
     if (b->stopping || !b->groups_ready || n == 0 || !cmn_redis_ready(b->redis))

@@ -49,11 +49,12 @@ class BillingCase(unittest.TestCase):
         self.assertEqual(status, 201, d)
         return d["id"], cus
 
-    def stay(self, plate, hours=3):
+    def stay(self, plate, hours=3, lot="LOT-A"):
         now = int(time.time())
-        s, a = self.gw.event("dev-a-in", ev("LOT-A", "in", "entry", plate, iso(now - hours * H)))
+        dev_in, dev_out = ("dev-a-in", "dev-a-out") if lot == "LOT-A" else ("dev-b", "dev-b")
+        s, a = self.gw.event(dev_in, ev(lot, "in", "entry", plate, iso(now - hours * H)))
         self.assertEqual(s, 200, a)
-        s, b = self.gw.event("dev-a-out", ev("LOT-A", "out", "exit", plate, iso(now - 5)))
+        s, b = self.gw.event(dev_out, ev(lot, "out", "exit", plate, iso(now - 5)))
         self.assertEqual(s, 200, b)
         return b
 
@@ -293,6 +294,35 @@ class TestSlots(BillingCase):
         charges = self.mock.charges(drv)
         self.assertEqual(sorted(c["metadata"]["bill"] for c in charges), sorted(bills))
         self.assertEqual(self.stream(), (0, 0))
+
+
+class TestLotsShare(BillingCase):
+    """Few slots, two lots with bills waiting: the slots go to both lots by turns, not to one lot
+    until its due bills run out."""
+    OVERRIDES = dict(TestSlots.OVERRIDES, billing={"max_in_flight": 4})
+
+    def test_slots_are_shared_between_lots(self):
+        self.billing.stop()
+        a, _ = self.driver("tok_visa", "浙A70400")
+        b, _ = self.driver("tok_visa", "浙B70401")
+        bills_a = [self.stay("浙A70400", hours=1)["bill_id"] for _ in range(30)]
+        bills_b = [self.stay("浙B70401", hours=1, lot="LOT-B")["bill_id"] for _ in range(10)]
+        self.assertTrue(all(x.startswith("LOT-B~") for x in bills_b), bills_b)
+        self.proxy.plan([{"delay_ms": 150}] * 60)
+        self.billing.destroy()
+        self.billing = Billing(self.gw, tick_ms=5000)
+        for bill in bills_a + bills_b:
+            self.wait_status(bill, "paid", timeout=60)
+        keys = [r["idempotency_key"] for r in self.proxy.state()["requests"]
+                if r["path"] == "/v1/charges"]
+        self.assertEqual(sorted(keys), sorted(bills_a + bills_b))
+        # Shared by turns (LOT-C, without bills, drops out), LOT-B's 10 bills go among the first
+        # 20 or so requests, about every other one; a lot kept waiting while the other has bills
+        # due would have few or none among the first 16.
+        first = keys[:16]
+        self.assertGreaterEqual(sum(1 for k in first if k in bills_b), 4,
+                                ["B" if k in bills_b else "a" for k in keys])
+        self.assertEqual(self.proxy.state()["max_in_flight"], 4)
 
 
 if __name__ == "__main__":

@@ -956,7 +956,7 @@ static void on_claimed(void *data, int status, redisReply *r)
     bill_t *b = lc->b;
     bill_lot_t *l = &b->lots[lc->li];
     unsigned got = 0;
-    /* The reserved slots become charges in flight in the same turn: never more than the max. */
+    /* The reserved slots pass to the claimed bills in the same turn: never more than the max. */
     b->claims_reserved -= lc->asked;
     l->claiming = 0;
     b->settle_io--;

@@ -74,7 +74,8 @@ typedef struct bill {
     int ticking;              /* a tick's Redis work is still in flight */
     int groups_ready;
     unsigned charges_in_flight; /* bills being stepped, charged or recorded */
-    unsigned slots_used;      /* of max_in_flight: bills from their claim to the answer */
+    unsigned slots_used;      /* of max_in_flight: provider requests in flight */
+    unsigned preparing;       /* bills claimed, on their way to a provider request */
     unsigned claims_reserved; /* slots promised to due_claim calls in flight */
     unsigned settle_io;       /* settlement stream reads, intakes and due claims in flight */
     bill_lot_t *lots;         /* cfg->nlots */

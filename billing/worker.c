@@ -5,14 +5,17 @@
  *
  *   slots     billing.max_in_flight provider requests may be in flight, and settlement runs at
  *             max_in_flight / the provider's latency only if a slot is used again as soon as it
- *             frees.  A bill holds a slot from its claim to the provider's answer (recording the
- *             outcome in Redis goes on without it).  Whatever frees a slot (an answer, a step
- *             that had nothing to do) or brings a bill (an intake) asks for a refill on the next
- *             loop turn; the causes of one turn (a burst of answers read together) make one refill,
- *             and one due_claim per lot at most is in flight, completions meanwhile adding up to
- *             the next.  A refill shares the free room between the lots that may have due bills,
- *             the first lot served turning each time (see refill()).  A lot whose claim came back
- *             short has nothing due now and is left alone until a fresh bill or the tick.
+ *             frees.  A bill holds a slot only while its provider request is in flight; a
+ *             quarter more bills are claimed and prepared ahead (bill_step, the payment
+ *             reference), so that a freed slot goes at once to a bill waiting ready, with no
+ *             Redis round trip in between (provider_call()).  Whatever frees a slot or a place
+ *             ahead (an answer, a step that had nothing to do) or brings a bill (an intake) asks
+ *             for a refill on the next loop turn; the causes of one turn (a burst of answers
+ *             read together) make one refill, and one due_claim per lot at most is in flight,
+ *             completions meanwhile adding up to the next.  A refill shares the free room
+ *             between the lots that may have due bills, the first lot served turning each time
+ *             (see refill()).  A lot whose claim came back short has nothing due now and is left
+ *             alone until a fresh bill or the tick.
  *   tick      every 200 ms by default: whatever comes due with time (retries, leases run out,
  *             grace and default times, WeChat Pay queries) makes every lot claim again; new
  *             entries of the settlement streams are read; and the tick's own work below
@@ -256,18 +259,42 @@ struct charge_ctx {
     const char *out_name;
     char next[24];
     int64_t at;
-    int slot; /* holds one of the max_in_flight slots */
+    int slot;    /* holds one of the max_in_flight slots (its provider request) */
+    int prep;    /* claimed, on its way to a provider request (counted in b->preparing) */
+    int call;    /* the provider request it waits to make: CALL_* */
+    char refund_of[128]; /* CALL_REFUND: the charge to refund */
+    uint64_t queued_at;  /* when it began waiting for a slot (uv_now) */
+    struct charge_ctx *next_ready;
 };
 
-/* A bill's slot is taken when the bill is claimed (or a notified outcome is to be recorded) and
- * given back as soon as the provider has answered: max_in_flight bounds provider requests, and
- * recording the outcome is Redis work that need not hold the next bill back.  A bill whose work
- * ends without a request (nothing to do, Redis gone) gives it back at its end. */
-static void slot_take(struct charge_ctx *cc)
+enum { CALL_CHARGE = 1, CALL_QUERY, CALL_REFUND };
+
+/* Bills ready to call their provider, waiting for a slot (FIFO). */
+static struct charge_ctx *ready_head, *ready_tail;
+static unsigned ready_n;
+
+/* A queued bill that waited longer than this is dropped rather than sent: its lease (the
+ * provider's timeouts + 5 s, from bill_step) must outlast the request. */
+#define READY_WAIT_MAX_MS 2000
+
+/* Slots.  A bill holds one of the max_in_flight slots only while its provider request is in
+ * flight: max_in_flight bounds provider requests.  The Redis work around a request (bill_step,
+ * the payment reference before; bill_result after) runs without a slot, and a few bills (a
+ * quarter of the slots) are claimed and prepared ahead, so that a freed slot goes at once, with
+ * no Redis round trip, to a bill waiting ready (see refill()). */
+static unsigned ahead_of(const bill_t *b)
 {
-    cc->slot = 1;
-    cc->b->slots_used++;
-    cc->b->charges_in_flight++;
+    unsigned max = (unsigned)b->cfg->billing.max_in_flight;
+    return max / 4 > 0 ? max / 4 : 1;
+}
+
+static void prep_done(struct charge_ctx *cc)
+{
+    if (cc->prep) {
+        cc->prep = 0;
+        cc->b->preparing--;
+        refill_soon(cc->b);
+    }
 }
 
 static void slot_free(struct charge_ctx *cc)
@@ -282,8 +309,72 @@ static void slot_free(struct charge_ctx *cc)
 /* A charge, query, refund or notified outcome is over (the caller frees cc). */
 static void charge_done(struct charge_ctx *cc)
 {
+    prep_done(cc);
     slot_free(cc);
     cc->b->charges_in_flight--;
+}
+
+static void provider_go(struct charge_ctx *cc);
+static void ready_run(bill_t *b);
+
+/* The bill is ready for its provider request: sent now if a slot is free and no bill waits
+ * before it, else queued for the next freed slot. */
+static void provider_call(struct charge_ctx *cc, int call)
+{
+    bill_t *b = cc->b;
+    prep_done(cc);
+    cc->call = call;
+    if (ready_n == 0 && b->slots_used < (unsigned)b->cfg->billing.max_in_flight)
+        return provider_go(cc);
+    cc->queued_at = uv_now(b->loop);
+    cc->next_ready = NULL;
+    if (ready_tail != NULL)
+        ready_tail->next_ready = cc;
+    else
+        ready_head = cc;
+    ready_tail = cc;
+    ready_n++;
+    /* Stopping, no refill runs the queue any more: what cannot go now is dropped now (cc may be
+     * gone when this returns). */
+    if (b->stopping)
+        ready_run(b);
+}
+
+static struct charge_ctx *ready_pop(void)
+{
+    struct charge_ctx *cc = ready_head;
+    if (cc != NULL) {
+        ready_head = cc->next_ready;
+        if (ready_head == NULL)
+            ready_tail = NULL;
+        ready_n--;
+    }
+    return cc;
+}
+
+/* A queued bill not sent: it stays "charging" under its lease, which brings it back as the same
+ * attempt (same idempotency key) once run out. */
+static void ready_drop(struct charge_ctx *cc, const char *why)
+{
+    cmn_log(CMN_LOG_WARN, "charge_deferred", "bill %s: %s; taken again when its lease ends",
+            cc->c.bill, why);
+    charge_done(cc);
+    cmn_free(cc);
+}
+
+/* Sends the queued bills that fit in the free slots. */
+static void ready_run(bill_t *b)
+{
+    unsigned max = (unsigned)b->cfg->billing.max_in_flight;
+    while (ready_head != NULL && (b->stopping || b->slots_used < max)) {
+        struct charge_ctx *cc = ready_pop();
+        if (b->stopping)
+            ready_drop(cc, "billing is stopping");
+        else if (uv_now(b->loop) - cc->queued_at > READY_WAIT_MAX_MS)
+            ready_drop(cc, "no slot for too long");
+        else
+            provider_go(cc);
+    }
 }
 
 static void bill_keys(cmn_rargs_t *a, const char *lot, const char *seq)
@@ -440,7 +531,6 @@ static void on_outcome(void *data, const bill_outcome_t *o)
 static void on_payment_ref(void *data, int status, redisReply *r)
 {
     struct charge_ctx *cc = data;
-    bill_t *b = cc->b;
     bill_outcome_t o;
     memset(&o, 0, sizeof o);
     if (!reply_ok(status, r, "payment reference")) {
@@ -455,17 +545,7 @@ static void on_payment_ref(void *data, int status, redisReply *r)
         return record(cc, &o);
     }
     snprintf(cc->c.payment_ref, sizeof cc->c.payment_ref, "%.*s", (int)r->len, r->str);
-    int rc = CMN_EINVAL;
-    b->stats.attempts++;
-    if (cc->c.provider->kind == CMN_PROVIDER_STRIPE)
-        rc = bill_stripe_charge(b, &cc->c, on_outcome, cc);
-    else if (cc->c.provider->kind == CMN_PROVIDER_WECHATPAY)
-        rc = bill_wx_charge(b, &cc->c, 0, on_outcome, cc);
-    if (rc != 0) {
-        o.kind = BILL_OUT_ALERT;
-        snprintf(o.code, sizeof o.code, "provider_%s_unsupported", cc->c.provider->id);
-        record(cc, &o);
-    }
+    provider_call(cc, CALL_CHARGE);
 }
 
 static void send_refund_result(struct charge_ctx *cc);
@@ -535,16 +615,47 @@ static void start_refund(struct charge_ctx *cc, const redisReply *r)
     cc->c.amount = strtoll(amount, NULL, 10);
     cc->c.attempt = (int)strtol(n, NULL, 10);
     cc->c.provider = cmn_config_provider(b->cfg, provider);
+    snprintf(cc->refund_of, sizeof cc->refund_of, "%s", charge);
+    provider_call(cc, CALL_REFUND);
+}
+
+/* The provider request of a bill given a slot: a charge, the query of an accepted deduction, or a
+ * refund.  Whatever cannot be sent is recorded as an alert. */
+static void provider_go(struct charge_ctx *cc)
+{
+    bill_t *b = cc->b;
+    const cmn_cfg_provider_t *p = cc->c.provider;
+    bill_outcome_t o;
     int rc = CMN_EINVAL;
-    if (cc->c.provider != NULL && cc->c.provider->kind == CMN_PROVIDER_STRIPE)
-        rc = bill_stripe_refund(b, &cc->c, charge, on_refund, cc);
-    if (rc != 0) {
-        bill_outcome_t o;
-        memset(&o, 0, sizeof o);
-        o.kind = BILL_OUT_ALERT;
-        snprintf(o.code, sizeof o.code, "refund_unsupported");
-        on_refund(cc, &o);
+    cc->slot = 1;
+    b->slots_used++;
+    if (cc->call == CALL_REFUND) {
+        if (p != NULL && p->kind == CMN_PROVIDER_STRIPE)
+            rc = bill_stripe_refund(b, &cc->c, cc->refund_of, on_refund, cc);
+    } else if (cc->call == CALL_QUERY) {
+        if (p->kind == CMN_PROVIDER_WECHATPAY)
+            rc = bill_wx_charge(b, &cc->c, 1, on_outcome, cc);
+    } else {
+        b->stats.attempts++;
+        if (p->kind == CMN_PROVIDER_STRIPE)
+            rc = bill_stripe_charge(b, &cc->c, on_outcome, cc);
+        else if (p->kind == CMN_PROVIDER_WECHATPAY)
+            rc = bill_wx_charge(b, &cc->c, 0, on_outcome, cc);
     }
+    if (rc == 0)
+        return;
+    memset(&o, 0, sizeof o);
+    o.kind = BILL_OUT_ALERT;
+    if (cc->call == CALL_REFUND) {
+        snprintf(o.code, sizeof o.code, "refund_unsupported");
+        return on_refund(cc, &o);
+    }
+    if (cc->call == CALL_QUERY)
+        snprintf(o.code, sizeof o.code, "query_unsupported");
+    else
+        snprintf(o.code, sizeof o.code, "provider_%s_unsupported", p->id);
+    slot_free(cc);
+    record(cc, &o);
 }
 
 static void send_step(struct charge_ctx *cc);
@@ -609,19 +720,8 @@ static void on_step(void *data, int status, redisReply *r)
         snprintf(o.code, sizeof o.code, "unknown_provider");
         return record(cc, &o);
     }
-    if (cc->query) {
-        int rc = CMN_EINVAL;
-        if (cc->c.provider->kind == CMN_PROVIDER_WECHATPAY)
-            rc = bill_wx_charge(b, &cc->c, 1, on_outcome, cc);
-        if (rc != 0) {
-            bill_outcome_t o;
-            memset(&o, 0, sizeof o);
-            o.kind = BILL_OUT_ALERT;
-            snprintf(o.code, sizeof o.code, "query_unsupported");
-            record(cc, &o);
-        }
-        return;
-    }
+    if (cc->query)
+        return provider_call(cc, CALL_QUERY);
     cmn_rargs_t a;
     cmn_rargs_init(&a);
     cmn_rargs_str(&a, "HGET");
@@ -658,7 +758,9 @@ static void step(bill_t *b, const char *lot, const char *seq)
     cc->b = b;
     snprintf(cc->lot, sizeof cc->lot, "%s", lot);
     snprintf(cc->seq, sizeof cc->seq, "%s", seq);
-    slot_take(cc);
+    cc->prep = 1;
+    b->preparing++;
+    b->charges_in_flight++;
     send_step(cc);
 }
 
@@ -861,7 +963,7 @@ static void provider_event(bill_t *b, const char *lot, const redisReply *entry)
         snprintf(cc->lot, sizeof cc->lot, "%s", lot);
         snprintf(cc->seq, sizeof cc->seq, "%s", seq);
         snprintf(cc->c.bill, sizeof cc->c.bill, "%s", bill);
-        slot_take(cc);
+        b->charges_in_flight++;
         if (strcmp(type, "charge.failed") == 0) {
             snprintf(cc->otn, sizeof cc->otn, "%s", otn);
             cmn_rargs_t a;
@@ -1013,8 +1115,13 @@ static void refill(bill_t *b)
 {
     size_t n = b->cfg->nlots, wanting = 0;
     unsigned max = (unsigned)b->cfg->billing.max_in_flight;
-    unsigned used = b->slots_used + b->claims_reserved;
-    unsigned room = used < max ? max - used : 0;
+
+    ready_run(b);
+    /* Bills with a slot, bills prepared or ready for one, and claims asked for: at most the
+     * slots and a quarter more. */
+    unsigned budget = max + ahead_of(b);
+    unsigned used = b->slots_used + b->preparing + ready_n + b->claims_reserved;
+    unsigned room = used < budget ? budget - used : 0;
 
     if (b->stopping || !b->groups_ready || n == 0 || !cmn_redis_ready(b->redis))
         return;
@@ -1213,6 +1320,7 @@ static void on_tick_closed(uv_handle_t *h)
 void bill_worker_stop(bill_t *b)
 {
     b->stopping = 1;
+    ready_run(b); /* drops the bills waiting for a slot: the drain waits for them otherwise */
     uv_timer_stop(&b->tick);
     uv_timer_stop(&b->refill);
     uv_close((uv_handle_t *)&b->tick, on_tick_closed);

@@ -296,6 +296,29 @@ class TestSlots(BillingCase):
         self.assertEqual(self.stream(), (0, 0))
 
 
+    def test_stop_while_bills_wait_for_slots(self):
+        """SIGTERM with every slot busy and bills prepared ahead: billing finishes the requests in
+        flight and exits; the bills it had prepared but not sent come back when their leases end,
+        and every bill is charged once."""
+        n = 80
+        self.billing.stop()
+        drv, _ = self.driver("tok_visa", "浙A70310")
+        bills = [self.stay("浙A70310", hours=1)["bill_id"] for _ in range(n)]
+        self.proxy.plan([{"delay_ms": 1000}] * (n + 20))
+        self.billing.destroy()
+        self.billing = Billing(self.gw)
+        harness.wait_for(lambda: self.proxy.state()["in_flight"] == self.IN_FLIGHT, 20,
+                         "every slot busy")
+        self.assertEqual(self.billing.stop(), 0)
+        self.assertEqual(self.proxy.state()["in_flight"], 0)
+        self.billing.destroy()
+        self.billing = Billing(self.gw)
+        for bill in bills:
+            self.wait_status(bill, "paid", timeout=60)
+        charges = self.mock.charges(drv)
+        self.assertEqual(sorted(c["metadata"]["bill"] for c in charges), sorted(bills))
+
+
 class TestLotsShare(BillingCase):
     """Few slots, two lots with bills waiting: the slots go to both lots by turns, not to one lot
     until its due bills run out."""

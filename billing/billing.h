@@ -27,6 +27,7 @@ enum {
     BILL_LUA_REFUND_RESULT,
     BILL_LUA_DRIVER_ELIGIBILITY,
     BILL_LUA_WX_DEDUCTION,
+    BILL_LUA_ACK,
     BILL_LUA_COUNT
 };
 
@@ -49,6 +50,17 @@ typedef struct bill_stats {
 
 struct bill_wx; /* WeChat Pay's keys and entries in progress (wechatpay.c) */
 
+/* What billing is doing with one lot's settlement stream and due set (worker.c, "Refill"). */
+typedef struct bill_lot {
+    unsigned claiming; /* bills asked for by the due_claim in flight (0: none in flight) */
+    unsigned intakes;  /* bill_intake calls in flight */
+    unsigned backlog;  /* bills taken in and not yet claimed, as far as this process knows */
+    int reading;       /* an XREADGROUP of the settlement stream is in flight */
+    int more;          /* the last read was full: the stream may hold more new entries */
+    int dry;           /* the last due_claim found fewer due bills than it asked for */
+    int poll;          /* the tick asks for one read of the stream, full or not */
+} bill_lot_t;
+
 typedef struct bill {
     uv_loop_t *loop;
     cmn_config_t *cfg;
@@ -61,7 +73,15 @@ typedef struct bill {
     uv_timer_t tick;
     int ticking;              /* a tick's Redis work is still in flight */
     int groups_ready;
-    unsigned charges_in_flight;
+    unsigned charges_in_flight; /* bills being stepped, charged or recorded */
+    unsigned slots_used;      /* of max_in_flight: provider requests in flight */
+    unsigned preparing;       /* bills claimed, on their way to a provider request */
+    unsigned claims_reserved; /* slots promised to due_claim calls in flight */
+    unsigned settle_io;       /* settlement stream reads, intakes and due claims in flight */
+    bill_lot_t *lots;         /* cfg->nlots */
+    size_t next_lot;          /* the lot served first by the next refill (fairness) */
+    uv_timer_t refill;        /* a refill on the next loop turn (0 ms), coalescing its causes */
+    int refill_pending;
     unsigned reminders_in_flight;
     unsigned wx_in_flight;    /* entry registrations and their stream reads */
     struct bill_wx *wx;       /* NULL when no provider is of kind wechatpay */
@@ -77,6 +97,8 @@ int64_t bill_now(const bill_t *b);
 void bill_worker_start(bill_t *b);
 /** Stops the ticker; work in flight completes. */
 void bill_worker_stop(bill_t *b);
+/** Frees what bill_worker_start allocated, once the loop is over. */
+void bill_worker_dispose(bill_t *b);
 
 /* ---- providers ----------------------------------------------------------------------------- */
 

@@ -24,7 +24,7 @@
 const char *const bill_script_names[BILL_LUA_COUNT] = {
     "bill_intake",   "bill_step",      "bill_result",    "due_claim",   "driver_bill",
     "driver_settle", "driver_overdue", "driver_default", "plate_mirror",  "bill_refund_result",
-    "driver_eligibility", "wx_deduction"};
+    "driver_eligibility", "wx_deduction", "bill_ack"};
 
 static bill_t bill;
 static uv_signal_t sig_term, sig_int;
@@ -74,7 +74,7 @@ static void on_http_closed(void *data)
 static void on_drain(uv_timer_t *t)
 {
     if (bill.charges_in_flight > 0 || bill.reminders_in_flight > 0 || bill.wx_in_flight > 0 ||
-        bill.ticking)
+        bill.settle_io > 0 || bill.ticking)
         return;
     uv_timer_stop(t);
     cmn_http_client_close(bill.http, on_http_closed, NULL);
@@ -172,6 +172,7 @@ int main(int argc, char **argv)
             "%llu retried, %llu alerts%s",
             bill.stats.taken, bill.stats.attempts, bill.stats.paid, bill.stats.declined,
             bill.stats.transient, bill.stats.alerts, rc == 0 ? "" : " (handles left open)");
+    bill_worker_dispose(&bill);
     bill_wx_dispose(&bill);
     cmn_config_free(bill.cfg);
     return 0;

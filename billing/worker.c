@@ -1,15 +1,40 @@
 /*
  * How bills move (docs/billing.md).
  *
- * Design note.  Every tick (200 ms by default) billing does, for each lot:
+ * Design note.  Work on bills is driven by two things: free slots and the clock.
  *
- *   intake    XREADGROUP on the lot's settlement stream (pk:{L}:bills, group "billing"): each new
- *             bill is scheduled in the lot's due set (bill_intake), applied to its driver's record
- *             (driver_bill, idempotent), and acknowledged (XACK).  XAUTOCLAIM hands entries that a
+ *   slots     billing.max_in_flight provider requests may be in flight, and settlement runs at
+ *             max_in_flight / the provider's latency only if a slot is used again as soon as it
+ *             frees.  A bill holds a slot only while its provider request is in flight; a
+ *             quarter more bills are claimed and prepared ahead (bill_step, the payment
+ *             reference), so that a freed slot goes at once to a bill waiting ready, with no
+ *             Redis round trip in between (provider_call()).  Whatever frees a slot or a place
+ *             ahead (an answer, a step that had nothing to do) or brings a bill (an intake) asks
+ *             for a refill on the next loop turn; the causes of one turn (a burst of answers
+ *             read together) make one refill, and one due_claim per lot at most is in flight,
+ *             completions meanwhile adding up to the next.  A refill shares the free room
+ *             between the lots that may have due bills, the first lot served turning each time
+ *             (see refill()).  A lot whose claim came back short has nothing due now and is left
+ *             alone until a fresh bill or the tick.
+ *   tick      every 200 ms by default: whatever comes due with time (retries, leases run out,
+ *             grace and default times, WeChat Pay queries) makes every lot claim again; new
+ *             entries of the settlement streams are read; and the tick's own work below
+ *             (notifications, reclaiming, WeChat Pay entries, reminders) is done.
+ *
+ * For each lot:
+ *
+ *   intake    XREADGROUP on the lot's settlement stream (pk:{L}:bills, group "billing"), at each
+ *             tick, and ahead of need while the last read was full and the bills taken in but not
+ *             claimed no longer fill every slot: each new bill is scheduled in the lot's due set
+ *             (bill_intake), applied to its driver's record (driver_bill, idempotent), then its
+ *             entry is acknowledged and deleted in one script (bill_ack: XACK + XDEL), so the
+ *             stream holds only the bills not yet taken in.  XAUTOCLAIM hands entries that a
  *             crashed process read but never acknowledged to this one.
- *   due       due_claim takes the bills whose time has come, pushing each back by a lease;
- *             bill_step then says what to do: charge it (a lease on the bill itself keeps other
- *             processes off while the charge is in flight), mark it overdue, or defaulted.
+ *   due       due_claim takes the bills whose time has come, as many as there are free slots,
+ *             pushing each back by a lease (so neither this process nor another takes it again
+ *             meanwhile); bill_step then says what to do: charge it (a lease on the bill itself
+ *             keeps other processes off while the charge is in flight), mark it overdue, or
+ *             defaulted.
  *   charge    the driver's payment reference is read, the provider is called with the bill's id
  *             as idempotency key, and bill_result records the outcome: paid (paid_late when it was
  *             overdue), declined (retried by the policy's schedule, then failed), transient (429,
@@ -27,7 +52,8 @@
  *
  * A crash anywhere leaves either an unacknowledged stream entry (reclaimed) or a bill whose lease
  * runs out (taken again); the charge is then sent again with the same idempotency key, so the
- * provider answers with the first charge instead of making a second.
+ * provider answers with the first charge instead of making a second.  An entry is deleted only
+ * once acknowledged, after its bill is in the due set and its driver updated.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,9 +69,10 @@
 #include "reminders.h"
 
 #define CLAIM_IDLE_MS 10000 /* stream entries unacknowledged this long are taken over */
-#define BATCH 32
+#define BATCH 32 /* stream entries read at a time (the settlement stream is read again when full) */
 
 static void tick_done(bill_t *b);
+static void refill_soon(bill_t *b);
 
 /* How long a bill stays with the process charging it: the slowest provider's connect and total
  * timeouts, plus a margin for Redis.  A process that dies mid-charge holds its bills this long. */
@@ -232,7 +259,124 @@ struct charge_ctx {
     const char *out_name;
     char next[24];
     int64_t at;
+    int slot;    /* holds one of the max_in_flight slots (its provider request) */
+    int prep;    /* claimed, on its way to a provider request (counted in b->preparing) */
+    int call;    /* the provider request it waits to make: CALL_* */
+    char refund_of[128]; /* CALL_REFUND: the charge to refund */
+    long long refund_total; /* CALL_REFUND: the bill's amount (WeChat Pay asks for the total) */
+    uint64_t queued_at;  /* when it began waiting for a slot (uv_now) */
+    struct charge_ctx *next_ready;
 };
+
+enum { CALL_CHARGE = 1, CALL_QUERY, CALL_REFUND };
+
+/* Bills ready to call their provider, waiting for a slot (FIFO). */
+static struct charge_ctx *ready_head, *ready_tail;
+static unsigned ready_n;
+
+/* A queued bill that waited longer than this is dropped rather than sent: its lease (the
+ * provider's timeouts + 5 s, from bill_step) must outlast the request. */
+#define READY_WAIT_MAX_MS 2000
+
+/* Slots.  A bill holds one of the max_in_flight slots only while its provider request is in
+ * flight: max_in_flight bounds provider requests.  The Redis work around a request (bill_step,
+ * the payment reference before; bill_result after) runs without a slot, and a few bills (a
+ * quarter of the slots) are claimed and prepared ahead, so that a freed slot goes at once, with
+ * no Redis round trip, to a bill waiting ready (see refill()). */
+static unsigned ahead_of(const bill_t *b)
+{
+    unsigned max = (unsigned)b->cfg->billing.max_in_flight;
+    return max / 4 > 0 ? max / 4 : 1;
+}
+
+static void prep_done(struct charge_ctx *cc)
+{
+    if (cc->prep) {
+        cc->prep = 0;
+        cc->b->preparing--;
+        refill_soon(cc->b);
+    }
+}
+
+static void slot_free(struct charge_ctx *cc)
+{
+    if (cc->slot) {
+        cc->slot = 0;
+        cc->b->slots_used--;
+        refill_soon(cc->b);
+    }
+}
+
+/* A charge, query, refund or notified outcome is over (the caller frees cc). */
+static void charge_done(struct charge_ctx *cc)
+{
+    prep_done(cc);
+    slot_free(cc);
+    cc->b->charges_in_flight--;
+}
+
+static void provider_go(struct charge_ctx *cc);
+static void ready_run(bill_t *b);
+
+/* The bill is ready for its provider request: sent now if a slot is free and no bill waits
+ * before it, else queued for the next freed slot. */
+static void provider_call(struct charge_ctx *cc, int call)
+{
+    bill_t *b = cc->b;
+    prep_done(cc);
+    cc->call = call;
+    if (ready_n == 0 && b->slots_used < (unsigned)b->cfg->billing.max_in_flight)
+        return provider_go(cc);
+    cc->queued_at = uv_now(b->loop);
+    cc->next_ready = NULL;
+    if (ready_tail != NULL)
+        ready_tail->next_ready = cc;
+    else
+        ready_head = cc;
+    ready_tail = cc;
+    ready_n++;
+    /* Stopping, no refill runs the queue any more: what cannot go now is dropped now (cc may be
+     * gone when this returns). */
+    if (b->stopping)
+        ready_run(b);
+}
+
+static struct charge_ctx *ready_pop(void)
+{
+    struct charge_ctx *cc = ready_head;
+    if (cc != NULL) {
+        ready_head = cc->next_ready;
+        if (ready_head == NULL)
+            ready_tail = NULL;
+        ready_n--;
+    }
+    return cc;
+}
+
+/* A queued bill not sent: it stays "charging" under its lease, which brings it back as the same
+ * attempt (same idempotency key) once run out. */
+static void ready_drop(struct charge_ctx *cc, const char *why)
+{
+    cmn_log(CMN_LOG_WARN, "charge_deferred", "bill %s: %s; taken again when its lease ends",
+            cc->c.bill, why);
+    charge_done(cc);
+    cmn_free(cc);
+}
+
+/* Sends the queued bills that fit in the free slots. */
+static void ready_run(bill_t *b)
+{
+    unsigned max = (unsigned)b->cfg->billing.max_in_flight;
+    while (ready_head != NULL && (b->stopping || b->slots_used < max)) {
+        struct charge_ctx *cc = ready_pop();
+        if (b->stopping)
+            ready_drop(cc, "billing is stopping");
+        else if (uv_now(b->loop) - cc->queued_at > READY_WAIT_MAX_MS)
+            ready_drop(cc, "no slot for too long");
+        else
+            provider_go(cc);
+    }
+}
 
 static void bill_keys(cmn_rargs_t *a, const char *lot, const char *seq)
 {
@@ -292,7 +436,7 @@ static void on_result(void *data, int status, redisReply *r)
         driver_event(b, cc->lot, bill, driver, late ? "paid_late" : "paid",
                      strtoll(amount, NULL, 10));
     }
-    b->charges_in_flight--;
+    charge_done(cc);
     cmn_free(cc);
 }
 
@@ -315,7 +459,7 @@ static void send_result(struct charge_ctx *cc)
     cmn_rargs_str(a, cc->next);
     cmn_rargs_int(a, cc->c.attempt);
     if (rsend(b, a, on_result, cc) != 0) {
-        b->charges_in_flight--;
+        charge_done(cc);
         cmn_free(cc);
     }
     cmn_free(a);
@@ -381,18 +525,18 @@ static void record(struct charge_ctx *cc, const bill_outcome_t *o)
 
 static void on_outcome(void *data, const bill_outcome_t *o)
 {
+    slot_free(data);
     record(data, o);
 }
 
 static void on_payment_ref(void *data, int status, redisReply *r)
 {
     struct charge_ctx *cc = data;
-    bill_t *b = cc->b;
     bill_outcome_t o;
     memset(&o, 0, sizeof o);
     if (!reply_ok(status, r, "payment reference")) {
         /* Redis is gone: the bill's lease brings it back later. */
-        b->charges_in_flight--;
+        charge_done(cc);
         cmn_free(cc);
         return;
     }
@@ -402,17 +546,7 @@ static void on_payment_ref(void *data, int status, redisReply *r)
         return record(cc, &o);
     }
     snprintf(cc->c.payment_ref, sizeof cc->c.payment_ref, "%.*s", (int)r->len, r->str);
-    int rc = CMN_EINVAL;
-    b->stats.attempts++;
-    if (cc->c.provider->kind == CMN_PROVIDER_STRIPE)
-        rc = bill_stripe_charge(b, &cc->c, on_outcome, cc);
-    else if (cc->c.provider->kind == CMN_PROVIDER_WECHATPAY)
-        rc = bill_wx_charge(b, &cc->c, 0, on_outcome, cc);
-    if (rc != 0) {
-        o.kind = BILL_OUT_ALERT;
-        snprintf(o.code, sizeof o.code, "provider_%s_unsupported", cc->c.provider->id);
-        record(cc, &o);
-    }
+    provider_call(cc, CALL_CHARGE);
 }
 
 static void send_refund_result(struct charge_ctx *cc);
@@ -424,7 +558,7 @@ static void on_refund_recorded(void *data, int status, redisReply *r)
         return send_refund_result(cc);
     if (reply_ok(status, r, "bill_refund_result") && cmn_reply_is(r, "refunded"))
         cmn_log(CMN_LOG_INFO, "refund", "bill %s: %lld refunded", cc->c.bill, cc->c.amount);
-    cc->b->charges_in_flight--;
+    charge_done(cc);
     cmn_free(cc);
 }
 
@@ -434,6 +568,7 @@ static void on_refund(void *data, const bill_outcome_t *o)
     bill_t *b = cc->b;
     static const char *const names[] = {"refunded", "alert", "transient", "alert", "alert"};
     int64_t now = bill_now(b);
+    slot_free(cc);
     /* A refund is never "declined": anything but money moved or a fault is for a person. */
     const char *outcome = names[o->kind];
     if (o->kind == BILL_OUT_ALERT || o->kind == BILL_OUT_DECLINED)
@@ -459,7 +594,7 @@ static void send_refund_result(struct charge_ctx *cc)
     cmn_rargs_int(a, cc->at + 5);
     cmn_rargs_int(a, cc->c.attempt);
     if (rsend(b, a, on_refund_recorded, cc) != 0) {
-        b->charges_in_flight--;
+        charge_done(cc);
         cmn_free(cc);
     }
     cmn_free(a);
@@ -483,18 +618,50 @@ static void start_refund(struct charge_ctx *cc, const redisReply *r)
     cc->c.amount = strtoll(amount, NULL, 10);
     cc->c.attempt = (int)strtol(n, NULL, 10);
     cc->c.provider = cmn_config_provider(b->cfg, provider);
+    snprintf(cc->refund_of, sizeof cc->refund_of, "%s", charge);
+    cc->refund_total = strtoll(total, NULL, 10);
+    provider_call(cc, CALL_REFUND);
+}
+
+/* The provider request of a bill given a slot: a charge, the query of an accepted deduction, or a
+ * refund.  Whatever cannot be sent is recorded as an alert. */
+static void provider_go(struct charge_ctx *cc)
+{
+    bill_t *b = cc->b;
+    const cmn_cfg_provider_t *p = cc->c.provider;
+    bill_outcome_t o;
     int rc = CMN_EINVAL;
-    if (cc->c.provider != NULL && cc->c.provider->kind == CMN_PROVIDER_STRIPE)
-        rc = bill_stripe_refund(b, &cc->c, charge, on_refund, cc);
-    else if (cc->c.provider != NULL && cc->c.provider->kind == CMN_PROVIDER_WECHATPAY)
-        rc = bill_wx_refund(b, &cc->c, charge, strtoll(total, NULL, 10), on_refund, cc);
-    if (rc != 0) {
-        bill_outcome_t o;
-        memset(&o, 0, sizeof o);
-        o.kind = BILL_OUT_ALERT;
-        snprintf(o.code, sizeof o.code, "refund_unsupported");
-        on_refund(cc, &o);
+    cc->slot = 1;
+    b->slots_used++;
+    if (cc->call == CALL_REFUND) {
+        if (p != NULL && p->kind == CMN_PROVIDER_STRIPE)
+            rc = bill_stripe_refund(b, &cc->c, cc->refund_of, on_refund, cc);
+        else if (p != NULL && p->kind == CMN_PROVIDER_WECHATPAY)
+            rc = bill_wx_refund(b, &cc->c, cc->refund_of, cc->refund_total, on_refund, cc);
+    } else if (cc->call == CALL_QUERY) {
+        if (p->kind == CMN_PROVIDER_WECHATPAY)
+            rc = bill_wx_charge(b, &cc->c, 1, on_outcome, cc);
+    } else {
+        b->stats.attempts++;
+        if (p->kind == CMN_PROVIDER_STRIPE)
+            rc = bill_stripe_charge(b, &cc->c, on_outcome, cc);
+        else if (p->kind == CMN_PROVIDER_WECHATPAY)
+            rc = bill_wx_charge(b, &cc->c, 0, on_outcome, cc);
     }
+    if (rc == 0)
+        return;
+    memset(&o, 0, sizeof o);
+    o.kind = BILL_OUT_ALERT;
+    if (cc->call == CALL_REFUND) {
+        snprintf(o.code, sizeof o.code, "refund_unsupported");
+        return on_refund(cc, &o);
+    }
+    if (cc->call == CALL_QUERY)
+        snprintf(o.code, sizeof o.code, "query_unsupported");
+    else
+        snprintf(o.code, sizeof o.code, "provider_%s_unsupported", p->id);
+    slot_free(cc);
+    record(cc, &o);
 }
 
 static void send_step(struct charge_ctx *cc);
@@ -507,7 +674,7 @@ static void on_step(void *data, int status, redisReply *r)
     if (day_asked(cc, status, r))
         return send_step(cc);
     if (!reply_ok(status, r, "bill_step") || r->type != REDIS_REPLY_ARRAY) {
-        b->charges_in_flight--;
+        charge_done(cc);
         cmn_free(cc);
         return;
     }
@@ -529,7 +696,7 @@ static void on_step(void *data, int status, redisReply *r)
         return start_refund(cc, r);
     cc->query = cmn_reply_is(r, "query");
     if (!cmn_reply_is(r, "charge") && !cc->query) {
-        b->charges_in_flight--;
+        charge_done(cc);
         cmn_free(cc);
         return;
     }
@@ -559,26 +726,15 @@ static void on_step(void *data, int status, redisReply *r)
         snprintf(o.code, sizeof o.code, "unknown_provider");
         return record(cc, &o);
     }
-    if (cc->query) {
-        int rc = CMN_EINVAL;
-        if (cc->c.provider->kind == CMN_PROVIDER_WECHATPAY)
-            rc = bill_wx_charge(b, &cc->c, 1, on_outcome, cc);
-        if (rc != 0) {
-            bill_outcome_t o;
-            memset(&o, 0, sizeof o);
-            o.kind = BILL_OUT_ALERT;
-            snprintf(o.code, sizeof o.code, "query_unsupported");
-            record(cc, &o);
-        }
-        return;
-    }
+    if (cc->query)
+        return provider_call(cc, CALL_QUERY);
     cmn_rargs_t a;
     cmn_rargs_init(&a);
     cmn_rargs_str(&a, "HGET");
     cmn_rargs_fmt(&a, "pk:drv:{%s}", cc->c.driver);
     cmn_rargs_str(&a, "payment_ref");
     if (rsend(b, &a, on_payment_ref, cc) != 0) {
-        b->charges_in_flight--;
+        charge_done(cc);
         cmn_free(cc);
     }
 }
@@ -596,7 +752,7 @@ static void send_step(struct charge_ctx *cc)
     cmn_rargs_int(a, lease_s(b));
     cmn_rargs_str(a, b->consumer);
     if (rsend(b, a, on_step, cc) != 0) {
-        b->charges_in_flight--;
+        charge_done(cc);
         cmn_free(cc);
     }
     cmn_free(a);
@@ -608,6 +764,8 @@ static void step(bill_t *b, const char *lot, const char *seq)
     cc->b = b;
     snprintf(cc->lot, sizeof cc->lot, "%s", lot);
     snprintf(cc->seq, sizeof cc->seq, "%s", seq);
+    cc->prep = 1;
+    b->preparing++;
     b->charges_in_flight++;
     send_step(cc);
 }
@@ -616,6 +774,7 @@ static void step(bill_t *b, const char *lot, const char *seq)
 
 struct intake_ctx {
     bill_t *b;
+    size_t li; /* the lot's index in cfg->lots and b->lots */
     char lot[65];
     char id[64]; /* stream entry */
     char seq[24];
@@ -628,36 +787,51 @@ static void on_acked(void *data, int status, redisReply *r)
     reply_ok(status, r, "XACK");
 }
 
+static void on_entry_done(void *data, int status, redisReply *r)
+{
+    (void)data;
+    reply_ok(status, r, "bill_ack");
+}
+
 static void on_intake(void *data, int status, redisReply *r)
 {
     struct intake_ctx *in = data;
     bill_t *b = in->b;
+    bill_lot_t *l = &b->lots[in->li];
     if (reply_ok(status, r, "bill_intake") && r->type == REDIS_REPLY_ARRAY) {
         if (cmn_reply_is(r, "ok")) {
             char driver[65], bill[100];
             copy_reply(driver, sizeof driver, r, 1);
             copy_reply(bill, sizeof bill, r, 2);
             if (r->elements > 4 && r->element[4]->type == REDIS_REPLY_INTEGER &&
-                r->element[4]->integer == 1)
+                r->element[4]->integer == 1) {
                 b->stats.taken++;
+                l->backlog++;
+                l->dry = 0; /* a bill due now: worth a claim */
+            }
             /* Idempotent: the gateway already applied it in the common case. */
             driver_event(b, in->lot, bill, driver, "bill", in->amount);
         }
-        /* Acknowledged only once the bill is scheduled: a crash before this leaves the entry
-         * pending, and XAUTOCLAIM gives it to a process that finishes the job. */
+        /* Acknowledged and deleted only once the bill is scheduled, and after driver_bill: the
+         * one connection runs commands in the order sent, so the entry goes after the driver's
+         * update has run.  A crash before this leaves the entry pending, and XAUTOCLAIM gives it
+         * to a process that finishes the job (both steps are idempotent). */
         cmn_rargs_t a;
-        cmn_rargs_init(&a);
-        cmn_rargs_str(&a, "XACK");
+        start_script(b, &a, BILL_LUA_ACK, 1);
         cmn_rargs_fmt(&a, "pk:{%s}:bills", in->lot);
         cmn_rargs_str(&a, "billing");
         cmn_rargs_str(&a, in->id);
-        rsend(b, &a, on_acked, NULL);
+        rsend(b, &a, on_entry_done, NULL);
     }
+    l->intakes--;
+    b->settle_io--;
+    refill_soon(b);
     cmn_free(in);
 }
 
-static void intake_entry(bill_t *b, const char *lot, const redisReply *entry)
+static void intake_entry(bill_t *b, size_t li, const redisReply *entry)
 {
+    const char *lot = b->cfg->lots[li].id;
     if (entry->type != REDIS_REPLY_ARRAY || entry->elements < 2 ||
         entry->element[0]->type != REDIS_REPLY_STRING)
         return;
@@ -665,6 +839,7 @@ static void intake_entry(bill_t *b, const char *lot, const redisReply *entry)
     struct intake_ctx *in = cmn_xcalloc(1, sizeof *in);
     char bill[100] = "", lot2[65];
     in->b = b;
+    in->li = li;
     snprintf(in->lot, sizeof in->lot, "%s", lot);
     snprintf(in->id, sizeof in->id, "%s", entry->element[0]->str);
     for (size_t i = 0; fields->type == REDIS_REPLY_ARRAY && i + 1 < fields->elements; i += 2) {
@@ -692,8 +867,12 @@ static void intake_entry(bill_t *b, const char *lot, const redisReply *entry)
     cmn_rargs_int(a, bill_now(b));
     cmn_rargs_int(a, p->grace_hours * 3600);
     cmn_rargs_int(a, p->default_after_days * 86400);
-    if (rsend(b, a, on_intake, in) != 0)
+    if (rsend(b, a, on_intake, in) != 0) {
         cmn_free(in);
+    } else {
+        b->lots[li].intakes++;
+        b->settle_io++;
+    }
     cmn_free(a);
 }
 
@@ -705,10 +884,9 @@ static void intake_entry(bill_t *b, const char *lot, const redisReply *entry)
 static void on_failed_bill(void *data, int status, redisReply *r)
 {
     struct charge_ctx *cc = data;
-    bill_t *b = cc->b;
     char attempts[16], otn[40], st[24];
     if (!reply_ok(status, r, "notified failure") || r->type != REDIS_REPLY_ARRAY) {
-        b->charges_in_flight--;
+        charge_done(cc);
         cmn_free(cc);
         return;
     }
@@ -718,7 +896,7 @@ static void on_failed_bill(void *data, int status, redisReply *r)
     if (strcmp(otn, cc->otn) != 0 || (strcmp(st, "charging") != 0 && strcmp(st, "accepted") != 0)) {
         cmn_log(CMN_LOG_INFO, "notification", "bill %s: failure of %s is stale (%s)", cc->c.bill,
                 cc->otn, st);
-        b->charges_in_flight--;
+        charge_done(cc);
         cmn_free(cc);
         return;
     }
@@ -802,7 +980,7 @@ static void provider_event(bill_t *b, const char *lot, const redisReply *entry)
             cmn_rargs_str(&a, "wx_otn");
             cmn_rargs_str(&a, "status");
             if (rsend(b, &a, on_failed_bill, cc) != 0) {
-                b->charges_in_flight--;
+                charge_done(cc);
                 cmn_free(cc);
             }
         } else {
@@ -824,12 +1002,180 @@ static void provider_event(bill_t *b, const char *lot, const redisReply *entry)
     rsend(b, &a, on_acked, NULL);
 }
 
-/* ---- the tick ------------------------------------------------------------------------------ */
+/* ---- refill: keeping the slots full ------------------------------------------------------- */
 
 struct lot_ctx {
     bill_t *b;
     const cmn_cfg_lot_t *lot;
+    size_t li;
+    unsigned asked; /* due_claim: the bills asked for */
 };
+
+static size_t lot_index(const bill_t *b, const cmn_cfg_lot_t *lot)
+{
+    return (size_t)(lot - b->cfg->lots);
+}
+
+/* New entries of the settlement stream, read on the refill's behalf. */
+static void on_read(void *data, int status, redisReply *r)
+{
+    struct lot_ctx *lc = data;
+    bill_t *b = lc->b;
+    bill_lot_t *l = &b->lots[lc->li];
+    size_t n = 0;
+    if (reply_ok(status, r, "settlement stream") && r->type == REDIS_REPLY_ARRAY) {
+        const redisReply *entries = cmn_stream_entries(r);
+        for (size_t i = 0; entries != NULL && i < entries->elements; i++, n++)
+            intake_entry(b, lc->li, entries->element[i]);
+    }
+    /* A full batch says the stream may hold more; anything less (or a failure) waits for the
+     * tick's next read. */
+    l->more = n >= BATCH;
+    l->reading = 0;
+    b->settle_io--;
+    refill_soon(b);
+    cmn_free(lc);
+}
+
+static void read_stream(bill_t *b, size_t li)
+{
+    const cmn_cfg_lot_t *lot = &b->cfg->lots[li];
+    bill_lot_t *l = &b->lots[li];
+    struct lot_ctx *lc = cmn_xcalloc(1, sizeof *lc);
+    cmn_rargs_t a;
+    char key[96];
+    lc->b = b;
+    lc->lot = lot;
+    lc->li = li;
+    snprintf(key, sizeof key, "pk:{%s}:bills", lot->id);
+    cmn_rargs_stream_read(&a, key, "billing", b->consumer, 0, CLAIM_IDLE_MS, BATCH);
+    l->poll = 0;
+    if (rsend(b, &a, on_read, lc) != 0) {
+        cmn_free(lc);
+        return;
+    }
+    l->reading = 1;
+    b->settle_io++;
+}
+
+static void on_claimed(void *data, int status, redisReply *r)
+{
+    struct lot_ctx *lc = data;
+    bill_t *b = lc->b;
+    bill_lot_t *l = &b->lots[lc->li];
+    unsigned got = 0;
+    /* The reserved slots pass to the claimed bills in the same turn: never more than the max. */
+    b->claims_reserved -= lc->asked;
+    l->claiming = 0;
+    b->settle_io--;
+    if (reply_ok(status, r, "due_claim") && r->type == REDIS_REPLY_ARRAY) {
+        for (size_t i = 0; i < r->elements; i++) {
+            if (r->element[i]->type == REDIS_REPLY_STRING) {
+                step(b, lc->lot->id, r->element[i]->str);
+                got++;
+            }
+        }
+    }
+    /* Fewer than asked: nothing else is due now.  The lot waits for a fresh bill (intake) or
+     * the tick (retries, leases and lifecycle times come due with the clock) instead of asking
+     * Redis again at every freed slot. */
+    if (got < lc->asked)
+        l->dry = 1;
+    l->backlog = got < l->backlog && !l->dry ? l->backlog - got : 0;
+    refill_soon(b);
+    cmn_free(lc);
+}
+
+static void claim(bill_t *b, size_t li, unsigned count)
+{
+    const cmn_cfg_lot_t *lot = &b->cfg->lots[li];
+    struct lot_ctx *lc = cmn_xcalloc(1, sizeof *lc);
+    cmn_rargs_t *a = cmn_xalloc(sizeof *a);
+    lc->b = b;
+    lc->lot = lot;
+    lc->li = li;
+    lc->asked = count;
+    start_script(b, a, BILL_LUA_DUE_CLAIM, 1);
+    cmn_rargs_fmt(a, "pk:{%s}:due", lot->id);
+    cmn_rargs_int(a, bill_now(b));
+    cmn_rargs_int(a, lease_s(b));
+    cmn_rargs_int(a, count);
+    if (rsend(b, a, on_claimed, lc) != 0) {
+        cmn_free(lc);
+    } else {
+        b->lots[li].claiming = count;
+        b->claims_reserved += count;
+        b->settle_io++;
+    }
+    cmn_free(a);
+}
+
+/* Fills the free slots: the room left by the bills holding one and the claims asked for is shared
+ * evenly between the lots that may have due bills, the first lot served turning at each refill so
+ * that no lot is always the one left out when the room is smaller than the lots.  One due_claim
+ * per lot at most is in flight: completions arriving meanwhile add up to the next one.
+ * The settlement stream is read ahead: again as soon as the last read was full and the bills
+ * taken in but not claimed yet (with those being taken in) no longer fill every slot, so that the
+ * due set does not run dry while a backlog waits in the stream. */
+static void refill(bill_t *b)
+{
+    size_t n = b->cfg->nlots, wanting = 0;
+    unsigned max = (unsigned)b->cfg->billing.max_in_flight;
+
+    ready_run(b);
+    /* Bills with a slot, bills prepared or ready for one, and claims asked for: at most the
+     * slots and a quarter more. */
+    unsigned budget = max + ahead_of(b);
+    unsigned used = b->slots_used + b->preparing + ready_n + b->claims_reserved;
+    unsigned room = used < budget ? budget - used : 0;
+
+    if (b->stopping || !b->groups_ready || n == 0 || !cmn_redis_ready(b->redis))
+        return;
+    for (size_t i = 0; i < n; i++) {
+        bill_lot_t *l = &b->lots[i];
+        if (!l->reading && (l->poll || (l->more && l->backlog + l->intakes < max)))
+            read_stream(b, i);
+        if (!l->dry && !l->claiming)
+            wanting++;
+    }
+    if (room == 0 || wanting == 0)
+        return;
+    unsigned share = room / (unsigned)wanting, extra = room % (unsigned)wanting;
+    size_t first = b->next_lot % n;
+    b->next_lot = first + 1;
+    for (size_t k = 0; k < n; k++) {
+        size_t i = (first + k) % n;
+        bill_lot_t *l = &b->lots[i];
+        if (l->dry || l->claiming)
+            continue;
+        unsigned count = share;
+        if (extra > 0) {
+            count++;
+            extra--;
+        }
+        if (count > 0)
+            claim(b, i, count);
+    }
+}
+
+static void on_refill(uv_timer_t *t)
+{
+    bill_t *b = t->data;
+    b->refill_pending = 0;
+    refill(b);
+}
+
+/* A refill on the next loop turn: everything that frees a slot or brings a bill calls this, and
+ * all the calls of one turn (a burst of answers read together) make one refill. */
+static void refill_soon(bill_t *b)
+{
+    if (b->refill_pending || b->stopping || b->lots == NULL)
+        return;
+    b->refill_pending = 1;
+    uv_timer_start(&b->refill, on_refill, 0, 0);
+}
+
+/* ---- the tick ------------------------------------------------------------------------------ */
 
 static int pending_replies;
 
@@ -839,14 +1185,14 @@ static void reply_done(bill_t *b)
         tick_done(b);
 }
 
-/* XREADGROUP / XAUTOCLAIM answers: [[stream, [entries]]] or [next id, [entries], [deleted]]. */
-static void on_stream(void *data, int status, redisReply *r)
+/* XAUTOCLAIM answers [next id, [entries], [deleted]]: entries another process read and left. */
+static void on_reclaimed(void *data, int status, redisReply *r)
 {
     struct lot_ctx *lc = data;
     if (reply_ok(status, r, "settlement stream") && r->type == REDIS_REPLY_ARRAY) {
         const redisReply *entries = cmn_stream_entries(r);
         for (size_t i = 0; entries != NULL && i < entries->elements; i++)
-            intake_entry(lc->b, lc->lot->id, entries->element[i]);
+            intake_entry(lc->b, lc->li, entries->element[i]);
     }
     bill_t *b = lc->b;
     cmn_free(lc);
@@ -866,25 +1212,12 @@ static void on_provider(void *data, int status, redisReply *r)
     reply_done(b);
 }
 
-static void on_due(void *data, int status, redisReply *r)
-{
-    struct lot_ctx *lc = data;
-    if (reply_ok(status, r, "due_claim") && r->type == REDIS_REPLY_ARRAY) {
-        for (size_t i = 0; i < r->elements; i++) {
-            if (r->element[i]->type == REDIS_REPLY_STRING)
-                step(lc->b, lc->lot->id, r->element[i]->str);
-        }
-    }
-    bill_t *b = lc->b;
-    cmn_free(lc);
-    reply_done(b);
-}
-
 static void lot_command(bill_t *b, const cmn_cfg_lot_t *lot, cmn_rargs_t *a, cmn_redis_cb cb)
 {
     struct lot_ctx *lc = cmn_xcalloc(1, sizeof *lc);
     lc->b = b;
     lc->lot = lot;
+    lc->li = lot_index(b, lot);
     pending_replies++;
     if (rsend(b, a, cb, lc) != 0) {
         cmn_free(lc);
@@ -938,47 +1271,50 @@ static void on_tick(uv_timer_t *t)
 {
     bill_t *b = t->data;
     cmn_rargs_t *a;
-    unsigned max = (unsigned)b->cfg->billing.max_in_flight;
 
-    if (b->ticking || b->stopping || !cmn_redis_ready(b->redis))
+    if (b->stopping || !cmn_redis_ready(b->redis))
         return;
-    b->ticking = 1;
-    pending_replies = 1; /* this function's own share, released at its end */
-    b->ticks++;
-    if (!b->groups_ready)
-        create_groups(b);
-    a = cmn_xalloc(sizeof *a);
-    int reclaim = b->ticks % 25 == 0; /* every 5 s at the default tick */
+    /* Time moved on: retries, leases and lifecycle times may have come due in any lot, and new
+     * bills may wait in the streams.  Every lot gets a claim and a read again. */
     for (size_t i = 0; i < b->cfg->nlots; i++) {
-        const cmn_cfg_lot_t *lot = &b->cfg->lots[i];
-        char key[96];
-        snprintf(key, sizeof key, "pk:{%s}:bills", lot->id);
-        cmn_rargs_stream_read(a, key, "billing", b->consumer, reclaim, CLAIM_IDLE_MS, BATCH);
-        lot_command(b, lot, a, on_stream);
-        snprintf(key, sizeof key, "pk:{%s}:provider", lot->id);
-        cmn_rargs_stream_read(a, key, "billing", b->consumer, reclaim, CLAIM_IDLE_MS, BATCH);
-        lot_command(b, lot, a, on_provider);
-        bill_wx_tick(b, lot, reclaim);
-        /* Take only as many due bills as there is room for charges in flight. */
-        unsigned room = b->charges_in_flight < max ? max - b->charges_in_flight : 0;
-        if (room > 0) {
-            start_script(b, a, BILL_LUA_DUE_CLAIM, 1);
-            cmn_rargs_fmt(a, "pk:{%s}:due", lot->id);
-            cmn_rargs_int(a, bill_now(b));
-            cmn_rargs_int(a, lease_s(b));
-            cmn_rargs_int(a, room < BATCH ? room : BATCH);
-            lot_command(b, lot, a, on_due);
-        }
+        b->lots[i].dry = 0;
+        b->lots[i].poll = 1;
     }
-    cmn_free(a);
-    bill_reminders_tick(b, reclaim);
-    reply_done(b);
+    if (!b->ticking) {
+        b->ticking = 1;
+        pending_replies = 1; /* this function's own share, released at its end */
+        b->ticks++;
+        if (!b->groups_ready)
+            create_groups(b);
+        a = cmn_xalloc(sizeof *a);
+        int reclaim = b->ticks % 25 == 0; /* every 5 s at the default tick */
+        for (size_t i = 0; i < b->cfg->nlots; i++) {
+            const cmn_cfg_lot_t *lot = &b->cfg->lots[i];
+            char key[96];
+            if (reclaim) {
+                snprintf(key, sizeof key, "pk:{%s}:bills", lot->id);
+                cmn_rargs_stream_read(a, key, "billing", b->consumer, 1, CLAIM_IDLE_MS, BATCH);
+                lot_command(b, lot, a, on_reclaimed);
+            }
+            snprintf(key, sizeof key, "pk:{%s}:provider", lot->id);
+            cmn_rargs_stream_read(a, key, "billing", b->consumer, reclaim, CLAIM_IDLE_MS, BATCH);
+            lot_command(b, lot, a, on_provider);
+            bill_wx_tick(b, lot, reclaim);
+        }
+        cmn_free(a);
+        bill_reminders_tick(b, reclaim);
+        reply_done(b);
+    }
+    refill(b);
 }
 
 void bill_worker_start(bill_t *b)
 {
+    b->lots = cmn_xcalloc(b->cfg->nlots > 0 ? b->cfg->nlots : 1, sizeof *b->lots);
     uv_timer_init(b->loop, &b->tick);
     b->tick.data = b;
+    uv_timer_init(b->loop, &b->refill);
+    b->refill.data = b;
     uv_timer_start(&b->tick, on_tick, 0, b->tick_ms);
 }
 
@@ -990,6 +1326,15 @@ static void on_tick_closed(uv_handle_t *h)
 void bill_worker_stop(bill_t *b)
 {
     b->stopping = 1;
+    ready_run(b); /* drops the bills waiting for a slot: the drain waits for them otherwise */
     uv_timer_stop(&b->tick);
+    uv_timer_stop(&b->refill);
     uv_close((uv_handle_t *)&b->tick, on_tick_closed);
+    uv_close((uv_handle_t *)&b->refill, on_tick_closed);
+}
+
+void bill_worker_dispose(bill_t *b)
+{
+    cmn_free(b->lots);
+    b->lots = NULL;
 }

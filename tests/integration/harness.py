@@ -469,8 +469,9 @@ class FaultProxy:
 class Billing:
     """The billing binary on a gateway's configuration, with a clock tests can move."""
 
-    def __init__(self, gw, name="billing"):
+    def __init__(self, gw, name="billing", tick_ms=50):
         self.gw = gw
+        self.tick_ms = tick_ms
         self.clock = os.path.join(gw.dir, "clock")
         if not os.path.exists(self.clock):
             self.set_clock(0)
@@ -484,7 +485,7 @@ class Billing:
         os.replace(self.clock + ".tmp", self.clock)
 
     def start(self):
-        env = dict(os.environ, PARK_BILLING_TICK_MS="50")
+        env = dict(os.environ, PARK_BILLING_TICK_MS=str(self.tick_ms))
         self.proc = subprocess.Popen(
             [os.path.join(BIN, "billing"), "--config", self.gw.config_path, "--clock-file",
              self.clock], stdout=self.log, stderr=self.log, env=env)

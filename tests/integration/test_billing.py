@@ -15,11 +15,13 @@ DAY = 86400
 
 
 class BillingCase(unittest.TestCase):
+    OVERRIDES = {}  # a test class's own configuration, over the common one
+
     def setUp(self):
         self.redis = Redis()
         self.mock = StripeMock()
         self.proxy = FaultProxy(self.mock.port)
-        self.gw = Gateway(self.redis, {
+        overrides = {
             "providers.0.base_url": self.proxy.url,
             "providers.0.timeout_ms": 1000,
             "providers.0.connect_timeout_ms": 1000,
@@ -28,7 +30,9 @@ class BillingCase(unittest.TestCase):
                               "default_after_days": 30, "score_paid_on_time": 1,
                               "score_paid_late": -10, "score_default": -100,
                               "first_default_free_months": 12, "suspend_when_overdue": True},
-        })
+        }
+        overrides.update(self.OVERRIDES)
+        self.gw = Gateway(self.redis, overrides)
         self.billing = Billing(self.gw)
         self.offset = 0
 
@@ -45,11 +49,12 @@ class BillingCase(unittest.TestCase):
         self.assertEqual(status, 201, d)
         return d["id"], cus
 
-    def stay(self, plate, hours=3):
+    def stay(self, plate, hours=3, lot="LOT-A"):
         now = int(time.time())
-        s, a = self.gw.event("dev-a-in", ev("LOT-A", "in", "entry", plate, iso(now - hours * H)))
+        dev_in, dev_out = ("dev-a-in", "dev-a-out") if lot == "LOT-A" else ("dev-b", "dev-b")
+        s, a = self.gw.event(dev_in, ev(lot, "in", "entry", plate, iso(now - hours * H)))
         self.assertEqual(s, 200, a)
-        s, b = self.gw.event("dev-a-out", ev("LOT-A", "out", "exit", plate, iso(now - 5)))
+        s, b = self.gw.event(dev_out, ev(lot, "out", "exit", plate, iso(now - 5)))
         self.assertEqual(s, 200, b)
         return b
 
@@ -71,6 +76,11 @@ class BillingCase(unittest.TestCase):
 
     def drv(self, driver_id):
         return self.gw.admin("GET", "/v1/drivers/" + driver_id)[1]
+
+    def stream(self):
+        """The settlement stream's entries left, and the entries read but not acknowledged."""
+        return (self.redis.cmd("XLEN", "pk:{LOT-A}:bills"),
+                self.redis.cmd("XPENDING", "pk:{LOT-A}:bills", "billing")[0])
 
     def copy(self, plate):
         """The plate index's copy of the driver's record, which exits read."""
@@ -225,6 +235,117 @@ class TestCrashes(BillingCase):
             self.assertEqual(len(charges), 1, plate)
             total += 1
         self.assertEqual(total, len(bills))
+        # The entries the killed processes read and left are reclaimed (after 10 s idle), then
+        # acknowledged and deleted like the others: the stream ends empty.
+        harness.wait_for(lambda: self.stream() == (0, 0), 40, "the stream to be emptied (%s)"
+                         % (self.stream(),))
+
+    def test_stream_trimmed_and_entries_of_a_crash_reclaimed(self):
+        drv, _ = self.driver("tok_visa", "浙A70200")
+        first = self.stay("浙A70200", hours=2)["bill_id"]
+        self.wait_status(first, "paid")
+        # Settled and acknowledged: the entry is deleted, not kept for ever.
+        harness.wait_for(lambda: self.stream() == (0, 0), what="the entry deleted")
+
+        # A process reads two entries and dies before doing anything with them.
+        self.billing.stop()
+        drivers = [self.driver("tok_visa", p)[0] for p in ("浙A70201", "浙A70202")]
+        bills = [self.stay(p)["bill_id"] for p in ("浙A70201", "浙A70202")]
+        read = self.redis.cmd("XREADGROUP", "GROUP", "billing", "crashed-1", "COUNT", "10",
+                              "STREAMS", "pk:{LOT-A}:bills", ">")
+        self.assertEqual(len(read[0][1]), 2)
+        self.assertEqual(self.stream(), (2, 2))
+        # Another process takes them over once idle for 10 s, settles them once, and deletes them.
+        self.billing.start()
+        for bill in bills:
+            self.wait_status(bill, "paid", timeout=40)
+        for d in drivers:
+            self.assertEqual(len(self.mock.charges(d)), 1)
+        self.assertEqual(len(self.mock.charges(drv)), 1)
+        harness.wait_for(lambda: self.stream() == (0, 0), what="the entries deleted")
+
+
+class TestSlots(BillingCase):
+    """billing keeps billing.max_in_flight charges going behind a slow provider, starting the next
+    due bill as a slot frees, not a tick's batch at a time."""
+    IN_FLIGHT = 48  # above the 32 bills billing reads or claims at a time
+    OVERRIDES = {
+        "billing": {"max_in_flight": IN_FLIGHT},
+        "providers.0.timeout_ms": 8000,
+        "credit_policy": {"min_score": 600, "max_unpaid_bills": 500, "max_unpaid_amount": 10 ** 9,
+                          "max_fee": 20000},
+    }
+
+    def test_slots_stay_full_behind_a_slow_provider(self):
+        n = 90
+        self.billing.stop()
+        drv, _ = self.driver("tok_visa", "浙A70300")
+        bills = [self.stay("浙A70300", hours=1)["bill_id"] for _ in range(n)]
+        self.assertEqual(len(set(bills)), n)
+        # Every charge takes 600 ms more; billing's tick is 5 s, far longer than a charge.
+        self.proxy.plan([{"delay_ms": 600}] * (n + 20))
+        self.billing.destroy()
+        self.billing = Billing(self.gw, tick_ms=5000)
+        for bill in bills:
+            self.wait_status(bill, "paid", timeout=60)
+        state = self.proxy.state()
+        # All the slots were used at once, and never more.
+        self.assertEqual(state["max_in_flight"], self.IN_FLIGHT, state["max_in_flight"])
+        charges = self.mock.charges(drv)
+        self.assertEqual(sorted(c["metadata"]["bill"] for c in charges), sorted(bills))
+        self.assertEqual(self.stream(), (0, 0))
+
+
+    def test_stop_while_bills_wait_for_slots(self):
+        """SIGTERM with every slot busy and bills prepared ahead: billing finishes the requests in
+        flight and exits; the bills it had prepared but not sent come back when their leases end,
+        and every bill is charged once."""
+        n = 80
+        self.billing.stop()
+        drv, _ = self.driver("tok_visa", "浙A70310")
+        bills = [self.stay("浙A70310", hours=1)["bill_id"] for _ in range(n)]
+        self.proxy.plan([{"delay_ms": 1000}] * (n + 20))
+        self.billing.destroy()
+        self.billing = Billing(self.gw)
+        harness.wait_for(lambda: self.proxy.state()["in_flight"] == self.IN_FLIGHT, 20,
+                         "every slot busy")
+        self.assertEqual(self.billing.stop(), 0)
+        self.assertEqual(self.proxy.state()["in_flight"], 0)
+        self.billing.destroy()
+        self.billing = Billing(self.gw)
+        for bill in bills:
+            self.wait_status(bill, "paid", timeout=60)
+        charges = self.mock.charges(drv)
+        self.assertEqual(sorted(c["metadata"]["bill"] for c in charges), sorted(bills))
+
+
+class TestLotsShare(BillingCase):
+    """Few slots, two lots with bills waiting: the slots go to both lots by turns, not to one lot
+    until its due bills run out."""
+    OVERRIDES = dict(TestSlots.OVERRIDES, billing={"max_in_flight": 4})
+
+    def test_slots_are_shared_between_lots(self):
+        self.billing.stop()
+        a, _ = self.driver("tok_visa", "浙A70400")
+        b, _ = self.driver("tok_visa", "浙B70401")
+        bills_a = [self.stay("浙A70400", hours=1)["bill_id"] for _ in range(30)]
+        bills_b = [self.stay("浙B70401", hours=1, lot="LOT-B")["bill_id"] for _ in range(10)]
+        self.assertTrue(all(x.startswith("LOT-B~") for x in bills_b), bills_b)
+        self.proxy.plan([{"delay_ms": 150}] * 60)
+        self.billing.destroy()
+        self.billing = Billing(self.gw, tick_ms=5000)
+        for bill in bills_a + bills_b:
+            self.wait_status(bill, "paid", timeout=60)
+        keys = [r["idempotency_key"] for r in self.proxy.state()["requests"]
+                if r["path"] == "/v1/charges"]
+        self.assertEqual(sorted(keys), sorted(bills_a + bills_b))
+        # Shared by turns (LOT-C, without bills, drops out), LOT-B's 10 bills go among the first
+        # 20 or so requests, about every other one; a lot kept waiting while the other has bills
+        # due would have few or none among the first 16.
+        first = keys[:16]
+        self.assertGreaterEqual(sum(1 for k in first if k in bills_b), 4,
+                                ["B" if k in bills_b else "a" for k in keys])
+        self.assertEqual(self.proxy.state()["max_in_flight"], 4)
 
 
 if __name__ == "__main__":

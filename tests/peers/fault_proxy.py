@@ -10,7 +10,10 @@ Control (plain HTTP on the same port, path prefix /_faults):
         each forwarded request takes the next step of the plan (then the plan is empty: pass);
         "status" answers without forwarding; "delay_ms" forwards, then waits before answering;
         "delay_before_ms" waits, then forwards; "hang" never answers (the client times out).
-    GET  /_faults  {"plan": [...left...], "forwarded": N, "injected": N, "requests": [...]}
+    GET  /_faults  {"plan": [...left...], "forwarded": N, "injected": N, "requests": [...],
+                    "in_flight": N, "max_in_flight": N}
+        in_flight: requests received and not yet answered; max_in_flight: the most there were at
+        once since the last POST (which sets it to the requests in flight then).
 """
 import argparse
 import http.client
@@ -22,12 +25,18 @@ import time
 import urllib.parse
 
 lock = threading.Lock()
-state = {"plan": [], "forwarded": 0, "injected": 0, "requests": []}
+state = {"plan": [], "forwarded": 0, "injected": 0, "requests": [], "in_flight": 0,
+         "max_in_flight": 0}
+KEYS = ("plan", "forwarded", "injected", "requests", "in_flight", "max_in_flight")
 UPSTREAM = None
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # The head and the body of an answer are two writes: with Nagle's algorithm the body waits
+    # for the client's delayed ACK of the head (40 ms on Linux), which added 40 ms or more to
+    # every answer, a delay nobody asked for.
+    disable_nagle_algorithm = True
 
     def log_message(self, *args):
         pass
@@ -49,7 +58,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         with lock:
             if self.command == "POST":
                 state["plan"] = json.loads(body or b"{}").get("plan", [])
-            out = json.dumps({k: state[k] for k in ("plan", "forwarded", "injected", "requests")})
+                state["max_in_flight"] = state["in_flight"]
+            out = json.dumps({k: state[k] for k in KEYS})
         self._send(200, out.encode(), [("Content-Type", "application/json")])
 
     def _any(self):
@@ -89,9 +99,22 @@ class Handler(http.server.BaseHTTPRequestHandler):
         time.sleep(step.get("delay_ms", 0) / 1000)
         self._send(r.status, data, r.getheaders())
 
-    def _guarded(self):
+    def _counted(self):
+        """_any, counted in in_flight while it runs (control requests excepted)."""
+        if self.path.startswith("/_faults"):
+            return self._any()
+        with lock:
+            state["in_flight"] += 1
+            state["max_in_flight"] = max(state["max_in_flight"], state["in_flight"])
         try:
             self._any()
+        finally:
+            with lock:
+                state["in_flight"] -= 1
+
+    def _guarded(self):
+        try:
+            self._counted()
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True  # the client gave up (a timeout the test asked for)
 
@@ -101,6 +124,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 128  # a client opening its connections all at once is not refused
 
 
 def main():

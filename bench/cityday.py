@@ -808,14 +808,17 @@ def summary_row(c, mode_name, fmt, verdict):
     if full_size(c, mode_name):
         what = "%.0f s, %s reads/s; %s" % (rp["wall_s"], fmt(rp["reads_per_s"]), rec)
         v = verdict(rp["wall_s"] < TARGET_S and verdicts_ok(c))
+    elif mode_name == "quick":
+        # The quick size's few lots push far fewer reads at once: no projection.
+        what = "%.1f s, %s reads/s; %s" % (rp["wall_s"], fmt(rp["reads_per_s"]), rec)
+        v = "— (quick size); reconciliation %s" % verdict(verdicts_ok(c))
     else:
+        # A fraction of the day with the full run's settings: its rate says where the full day
+        # would land.
         what = "%.1f s, %s reads/s (projected full day: %.0f s); %s" % (
             rp["wall_s"], fmt(rp["reads_per_s"]), projected_s(c), rec)
-        # A fraction of the day run with the full run's settings: its rate says where the full
-        # day would land.  The quick size's few lots push far less at once: no projection.
-        v = "— (quick size); reconciliation %s" % verdict(verdicts_ok(c)) \
-            if mode_name == "quick" else "%s (projected from %g of the day); reconciliation %s" % (
-                verdict(projected_s(c) < TARGET_S), c["scale"], verdict(verdicts_ok(c)))
+        v = "%s (projected from %g of the day); reconciliation %s" % (
+            verdict(projected_s(c) < TARGET_S), c["scale"], verdict(verdicts_ok(c)))
     return ("5", "a city's day through lpr-bridge → gateway (%s)" % size, what,
             "full day < 2 min, reconciled", v)
 
@@ -898,16 +901,20 @@ def report(c, mode_name, w, fmt, verdict, cores):
     w("| CPU per read: lpr-bridge / gateway / Redis | %.0f / %.0f / %.0f µs (%.2f / %.2f / %.2f "
       "of a core) |" % tuple([cpu[k] * 1e6 / n for k in ("bridge", "gateway", "redis")] +
                             [cpu[k] / cpu["wall"] for k in ("bridge", "gateway", "redis")]))
-    if not full_size(c, mode_name):
+    if mode_name == "full" and c["scale"] != 1.0:
         w("| the full day (%s reads) at this rate | %.0f s (projected, not measured) |" % (
             fmt(int(FULL_READS)), projected_s(c)))
     w("")
     if full_size(c, mode_name):
         w("Target: the full day in under 2 minutes on this 2-core machine: %s." % verdict(
             rp["wall_s"] < TARGET_S))
-    else:
+    elif mode_name == "full":
         w("Target: the full day in under 2 minutes; this run is not the full day (projection "
-          "above; the projection is only the ratio of reads).")
+          "above; the projection is only the ratio of reads): %s." % verdict(
+              projected_s(c) < TARGET_S))
+    else:
+        w("Target: the full day in under 2 minutes; the quick size's 20 lots push far fewer "
+          "reads at once than 2 000, so its rate says little about the full day's.")
     w("The three processes need %.0f µs of CPU per read between them, so 2 cores can do at most "
       "about %s reads/s (the load client and the machine's other users less): %.0f s for the "
       "full day even with nothing else running." % (

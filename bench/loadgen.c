@@ -2,7 +2,7 @@
  * loadgen: an HTTP/1.1 load client for bench/run that measures latency honestly.
  *
  *   loadgen --port N [--host 127.0.0.1] --requests FILE [--conns 50] [--rate R] [--count N]
- *           [--expect TEXT] [--timeout-s 60]
+ *           [--expect TEXT] [--timeout-s 60] [--serial-header NAME]
  *
  * FILE holds complete HTTP requests back to back, each with a Content-Length (bench/run writes
  * them, signed).  Every request is sent once, in file order, over `--conns` keep-alive
@@ -19,12 +19,20 @@
  * previous answer arrived; the figure is the throughput (and the service times).  bench/run uses
  * it to create sessions and enrol drivers in bulk.
  *
+ * `--serial-header NAME` (closed loop only): requests carrying the same value of header NAME go one
+ * at a time, in file order: the next one of a value leaves only once the previous one of that value
+ * was answered, while requests of other values overtake it.  bench/run's city day keys its camera
+ * pushes by lot, so a day replayed as fast as it goes still reaches each lot in the day's order
+ * (as its cameras, seconds apart, would), with as many lots in flight as there are connections.
+ *
  * The result is one JSON object on stdout: counts (sent, 2xx, other status, errors, answers
  * containing --expect), the achieved rate, latency percentiles in microseconds (p50, p90, p99,
- * p99.9, max) and how late the client itself sent (send lag: the time a due request waited for a
- * free connection; part of the latency) and woke (timer lateness: how long after a request's due
- * time the client got the CPU to send it; a late wake is the client's or the machine's stall,
- * charged to the server's latency all the same), so a saturated client is visible.
+ * p99.9, max), the schedule's start and the last answer (t0_ns, t_last_ns: CLOCK_MONOTONIC, so a
+ * caller can time a run that goes on past loadgen's end) and how late the client itself sent
+ * (send lag: the time a due request waited for a free connection; part of the latency) and woke
+ * (timer lateness: how long after a request's due time the client got the CPU to send it; a late
+ * wake is the client's or the machine's stall, charged to the server's latency all the same), so
+ * a saturated client is visible.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -68,7 +76,8 @@ static struct {
     int64_t count;
     const char *expect;
     double timeout_s;
-} opt = {"127.0.0.1", 0, 50, 0, -1, NULL, 60};
+    const char *serial_header;
+} opt = {"127.0.0.1", 0, 50, 0, -1, NULL, 60, NULL};
 
 static uv_loop_t *loop;
 static req_t *reqs;
@@ -90,6 +99,57 @@ static int timer_fd = -1;
 static uv_poll_t timer_poll;
 static uv_timer_t watchdog;
 static int finished;
+/* --serial-header: each request's key (a small number per distinct header value) and the next
+ * request of the same key; per key, its next unsent request; a min-heap of the keys that may send
+ * (nothing out, something left), ordered by that request's index so the file's order is kept
+ * wherever the keys allow it. */
+static int32_t *req_key;
+static int64_t *next_same;
+static int64_t *key_head;
+static unsigned char *key_busy;
+static int32_t *ready;
+static int64_t nready, nkeys;
+
+static void ready_push(int32_t k)
+{
+    int64_t i = nready++;
+    while (i > 0) {
+        int64_t up = (i - 1) / 2;
+        if (key_head[ready[up]] <= key_head[k])
+            break;
+        ready[i] = ready[up];
+        i = up;
+    }
+    ready[i] = k;
+}
+
+static int32_t ready_pop(void)
+{
+    int32_t top = ready[0], last = ready[--nready];
+    int64_t i = 0;
+    for (;;) {
+        int64_t c = 2 * i + 1;
+        if (c >= nready)
+            break;
+        if (c + 1 < nready && key_head[ready[c + 1]] < key_head[ready[c]])
+            c++;
+        if (key_head[last] <= key_head[ready[c]])
+            break;
+        ready[i] = ready[c];
+        i = c;
+    }
+    if (nready > 0)
+        ready[i] = last;
+    return top;
+}
+
+/* The request of key k was answered (or failed): the key's next one may go. */
+static void key_done(int32_t k)
+{
+    key_busy[k] = 0;
+    if (key_head[k] >= 0)
+        ready_push(k);
+}
 
 static void *xmalloc(size_t n)
 {
@@ -189,6 +249,89 @@ static void load_requests(const char *path)
     }
 }
 
+/* The value of header `name` in [h, hend) (the request line excluded), or NULL. */
+static const char *header_value(const char *h, const char *hend, const char *name, size_t *len)
+{
+    size_t n = strlen(name);
+    for (const char *p = h; p + n + 2 <= hend; p++) {
+        if (p[0] == '\n' && strncasecmp(p + 1, name, n) == 0 && p[1 + n] == ':') {
+            const char *v = p + n + 2;
+            while (v < hend && (*v == ' ' || *v == '\t'))
+                v++;
+            const char *e = v;
+            while (e < hend && *e != '\r' && *e != '\n')
+                e++;
+            *len = (size_t)(e - v);
+            return v;
+        }
+    }
+    return NULL;
+}
+
+static uint64_t fnv1a(const char *p, size_t n)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)p[i];
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+/* Numbers each distinct value of --serial-header (open addressing over the values' bytes);
+ * requests without the header get a key of their own each. */
+static void assign_keys(void)
+{
+    size_t cap = 1024;
+    while (cap < (size_t)nreqs * 2)
+        cap *= 2;
+    int64_t *slot = xmalloc(cap * sizeof *slot); /* index of a request holding the value */
+    for (size_t i = 0; i < cap; i++)
+        slot[i] = -1;
+    req_key = xmalloc((size_t)nreqs * sizeof *req_key);
+    for (int64_t i = 0; i < nreqs; i++) {
+        const char *h = find_crlf2(reqs[i].p, reqs[i].p + reqs[i].len);
+        size_t len = 0;
+        const char *v = header_value(reqs[i].p, h + 2, opt.serial_header, &len);
+        if (v == NULL) {
+            req_key[i] = (int32_t)nkeys++;
+            continue;
+        }
+        size_t at = (size_t)fnv1a(v, len) & (cap - 1);
+        for (;;) {
+            if (slot[at] < 0) {
+                slot[at] = i;
+                req_key[i] = (int32_t)nkeys++;
+                break;
+            }
+            const char *o = reqs[slot[at]].p;
+            size_t olen = 0;
+            const char *ov = header_value(o, find_crlf2(o, o + reqs[slot[at]].len) + 2,
+                                          opt.serial_header, &olen);
+            if (olen == len && memcmp(ov, v, len) == 0) {
+                req_key[i] = req_key[slot[at]];
+                break;
+            }
+            at = (at + 1) & (cap - 1);
+        }
+    }
+    free(slot);
+    key_busy = calloc((size_t)nkeys, 1);
+    if (key_busy == NULL)
+        die("calloc", ENOMEM);
+    key_head = xmalloc((size_t)nkeys * sizeof *key_head);
+    next_same = xmalloc((size_t)nreqs * sizeof *next_same);
+    ready = xmalloc((size_t)nkeys * sizeof *ready);
+    for (int64_t k = 0; k < nkeys; k++)
+        key_head[k] = -1;
+    for (int64_t i = nreqs - 1; i >= 0; i--) {
+        next_same[i] = key_head[req_key[i]];
+        key_head[req_key[i]] = i;
+    }
+    for (int64_t k = 0; k < nkeys; k++)
+        ready_push((int32_t)k);
+}
+
 /* The 3-digit status after "HTTP/1.x ". */
 static int status_code(const char *p)
 {
@@ -237,6 +380,8 @@ static void conn_fail(conn_t *c)
 {
     if (c->busy) {
         c->busy = 0;
+        if (key_busy != NULL)
+            key_done(req_key[c->cur]);
         errors++;
         lat_ns[c->cur] = uv_hrtime() - due_ns[c->cur];
         answered++;
@@ -306,6 +451,8 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
         memmove(c->buf, c->buf + total, c->blen - total);
         c->blen -= total;
         c->busy = 0;
+        if (key_busy != NULL)
+            key_done(req_key[c->cur]);
         if (answered == nreqs) {
             finish();
             return;
@@ -354,9 +501,26 @@ static void conn_send(conn_t *c, int64_t i)
         conn_fail(c);
 }
 
+/* --serial-header: the ready keys' next requests, earliest first, to the free connections. */
+static void pump_keyed(void)
+{
+    for (int c = 0; c < opt.nconns && nready > 0; c++) {
+        if (!conns[c].connected || conns[c].busy)
+            continue;
+        int32_t k = ready_pop();
+        int64_t i = key_head[k];
+        key_head[k] = next_same[i];
+        key_busy[k] = 1;
+        next_send++;
+        conn_send(&conns[c], i);
+    }
+}
+
 /* Hands every request that may go now to a free connection. */
 static void pump(void)
 {
+    if (key_busy != NULL)
+        return pump_keyed();
     int64_t limit = opt.rate > 0 ? next_due : nreqs;
     for (int k = 0; k < opt.nconns && next_send < limit; k++) {
         conn_t *c = &conns[k];
@@ -511,12 +675,13 @@ static void finish(void)
            ",\"answered\":%" PRId64 ",\"ok2xx\":%" PRId64 ",\"other_status\":%" PRId64
            ",\"errors\":%" PRId64 ",\"expected\":%" PRId64 ",\"reconnects\":%" PRId64
            ",\"seconds\":%.3f,\"rate\":%.1f,\"p50_us\":%.1f,\"p90_us\":%.1f,\"p99_us\":%.1f,"
-           "\"p999_us\":%.1f,\"max_us\":%.1f,\"max_send_lag_us\":%.1f",
+           "\"p999_us\":%.1f,\"max_us\":%.1f,\"max_send_lag_us\":%.1f,\"t0_ns\":%" PRIu64
+           ",\"t_last_ns\":%" PRIu64,
            opt.rate > 0 ? "open" : "closed", opt.nconns, opt.rate, nreqs, answered, ok2xx,
            other_status, errors, expected_hits, reconnects, secs, (double)answered / secs,
            pct(lat_ns, nreqs, 50), pct(lat_ns, nreqs, 90), pct(lat_ns, nreqs, 99),
            pct(lat_ns, nreqs, 99.9), (double)lat_ns[nreqs - 1] / 1000.0,
-           (double)max_lag_ns / 1000.0);
+           (double)max_lag_ns / 1000.0, t0, t_last);
     print_statuses();
     if (nwakes > 0) {
         qsort(wake_late_ns, (size_t)nwakes, sizeof *wake_late_ns, cmp_u64);
@@ -542,7 +707,7 @@ static void finish(void)
 static void usage(void)
 {
     fprintf(stderr, "usage: loadgen --port N [--host H] --requests FILE [--conns N] [--rate R]"
-                    " [--count N] [--expect TEXT] [--timeout-s S]\n");
+                    " [--count N] [--expect TEXT] [--timeout-s S] [--serial-header NAME]\n");
     exit(2);
 }
 
@@ -569,6 +734,8 @@ int main(int argc, char **argv)
             opt.expect = argv[++i];
         else if (strcmp(a, "--timeout-s") == 0)
             opt.timeout_s = strtod(argv[++i], NULL);
+        else if (strcmp(a, "--serial-header") == 0)
+            opt.serial_header = argv[++i];
         else
             usage();
     }
@@ -580,6 +747,13 @@ int main(int argc, char **argv)
     if (nreqs == 0) {
         fprintf(stderr, "loadgen: no requests\n");
         return 2;
+    }
+    if (opt.serial_header != NULL) {
+        if (opt.rate > 0) {
+            fprintf(stderr, "loadgen: --serial-header is for closed loop only\n");
+            return 2;
+        }
+        assign_keys();
     }
     due_ns = xmalloc((size_t)nreqs * sizeof *due_ns);
     wake_late_ns = xmalloc((size_t)nreqs * sizeof *wake_late_ns);

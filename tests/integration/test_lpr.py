@@ -734,5 +734,32 @@ class TestShutdown(LprCase):
         self.wait_metric("park_lpr_spool_depth", 0)
 
 
+
+class TestManyCameras(LprCase):
+    """A city's bridge: the metrics text of 1 500 cameras is over 1 MiB and must come whole."""
+
+    N = 1500
+
+    def extra_cameras(self):
+        # Ids of 64 bytes, the most allowed, so the text is as long as such a bridge makes it.
+        return [{"id": "cam-%060d" % i, "lot": "LOT-A", "lane": "in", "device": "dev-a-in"}
+                for i in range(self.N)]
+
+    def test_metrics_of_every_camera_and_the_totals(self):
+        self.bridge.push("cam-%060d" % (self.N - 1), openalpr("浙A70003"), None)
+        self.wait_plates(["浙A70003"])
+        self.wait_metric("park_lpr_delivered_total", 1)
+        text = self.bridge.metrics_text()
+        self.assertGreater(len(text), 1 << 20)
+        reads = [l for l in text.splitlines() if l.startswith("park_lpr_reads_total{")]
+        self.assertEqual(len(reads), (self.N + 2) * 7)
+        self.assertIn('park_lpr_reads_total{camera="cam-%060d",outcome="forwarded"} 1' %
+                      (self.N - 1), text)
+        self.assertIn("park_lpr_delivered_total 1\n", text)
+        self.assertIn("park_lpr_spool_depth 0\n", text)
+        self.assertTrue(text.rstrip("\n").startswith("# HELP") and
+                        "park_lpr_forward_seconds_count 1" in text.splitlines()[-1], text[-300:])
+
+
 if __name__ == "__main__":
     unittest.main()

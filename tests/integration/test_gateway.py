@@ -590,6 +590,30 @@ class TestResilience(unittest.TestCase):
         self.assertEqual(self.gw.stop(signal.SIGINT), 0)
 
 
+class TestMigration(GatewayCase):
+    def test_open_sessions_of_the_old_layout_move_into_buckets(self):
+        # Before the buckets: one hash of text records and one fold hash (docs/redis.md).
+        tver = self.redis.cmd("HKEYS", "pk:{LOT-A}:tariffs")[0]
+        old = {}
+        for i in range(3000):
+            plate = "浙B%05d" % i
+            fold = harness.fold_key(plate) if i < 3 else "*B%05d" % i
+            old[str(900000 + i)] = "\x1f".join([plate, str(NOW - 3600), "in", "small", tver, "",
+                                                 fold])
+        self.gw.stop()
+        flat = [x for kv in old.items() for x in kv]
+        for i in range(0, len(flat), 1000):
+            self.redis.cmd("HSET", "pk:{LOT-A}:open", *flat[i:i + 1000])
+        self.redis.cmd("HSET", "pk:{LOT-A}:fold", "*B00001", "900001")
+        self.gw.start()  # ready once every lot's sessions moved
+        self.assertEqual(self.redis.cmd("EXISTS", "pk:{LOT-A}:open", "pk:{LOT-A}:fold"), 0)
+        now = self.redis.open_sessions("LOT-A")
+        self.assertEqual({k: v for k, v in now.items() if k in old}, old)
+        a = self.exit("LOT-A", "浙B00001", NOW)
+        self.assertEqual((a["decision"], a["match"], a["session_id"]),
+                         ("hold", "exact", "LOT-A~900001"))
+
+
 class TestBuckets(unittest.TestCase):
     """The bucketed layout of the scripts' prelude (docs/redis.md, "Open sessions, buckets"), run
     on the test Redis with the prelude the gateway embeds: many records, then every one found."""
@@ -611,7 +635,8 @@ class TestBuckets(unittest.TestCase):
 
     def buckets(self, pattern):
         keys = self.redis.cmd("KEYS", pattern)
-        return {k: (self.redis.cmd("HLEN", k), self.redis.cmd("OBJECT", "ENCODING", k)) for k in keys}
+        return {k: (self.redis.cmd("HLEN", k), self.redis.cmd("OBJECT", "ENCODING", k))
+                for k in keys}
 
     def test_fold_index_splits_and_finds_every_plate(self):
         n = 3000
@@ -624,8 +649,9 @@ class TestBuckets(unittest.TestCase):
             self.assertLessEqual(hlen, 128, k)
             self.assertEqual(enc, "listpack", k)
         missing = self.run_lua(
-            "local bad = {} for i = 1, tonumber(ARGV[1]) do local s = fold_seqs(lot_prefix(KEYS[1]), "
-            "'*B' .. i) if s[1] ~= tostring(i) then bad[#bad + 1] = i end end return bad",
+            "local bad = {} for i = 1, tonumber(ARGV[1]) do "
+            "local s = fold_seqs(lot_prefix(KEYS[1]), '*B' .. i) "
+            "if s[1] ~= tostring(i) then bad[#bad + 1] = i end end return bad",
             ["pk:{BK-F}:open"], n)
         self.assertEqual(missing, [])
         self.assertEqual(self.run_lua("return fold_seqs(lot_prefix(KEYS[1]), '*B7')",

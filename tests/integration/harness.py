@@ -130,12 +130,14 @@ class Redis:
         """The open sessions of a lot, seq -> record (plate US entry US lane US class US tariff
         version US flags US fold key), read from the buckets pk:{L}:open:<seq/64> as docs/redis.md
         describes them: an independent reading of the layout the scripts write."""
+        buckets = {int(key.rsplit(":", 1)[1]): self.cmd("HGETALL", key, raw=True)
+                   for key in self.cmd("KEYS", "pk:{%s}:open:*" % lot)}
+        # After the buckets: a dictionary name is written before the first record using it and
+        # never removed, so every code read is in this meta.
         meta = self.cmd("HGETALL", "pk:{%s}:meta" % lot, raw=True)
         meta = {meta[i]: meta[i + 1] for i in range(0, len(meta), 2)}
         out = {}
-        for key in self.cmd("KEYS", "pk:{%s}:open:*" % lot):
-            bucket = int(key.rsplit(":", 1)[1])
-            flat = self.cmd("HGETALL", key, raw=True)
+        for bucket, flat in buckets.items():
             for i in range(0, len(flat), 2):
                 v = flat[i + 1]
                 if v[:1] == b"\x1f":

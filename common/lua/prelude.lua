@@ -286,15 +286,6 @@ end
 -- The lot's dictionary of lanes, classes, tariff versions and flags (meta `d>name` -> code,
 -- `d<code` -> name, `dn` the last code): one byte each in a compact record.
 local dict_names = {}
-local function dict_name(prefix, code)
-  local v = dict_names[code]
-  if v == nil then
-    v = redis.call('HGET', prefix .. 'meta', 'd<' .. code)
-    dict_names[code] = v
-  end
-  return v
-end
-
 -- The codes of names (a list), added to the dictionary as needed; nil when it is full.
 local function dict_codes(prefix, names)
   local meta = prefix .. 'meta'
@@ -355,9 +346,14 @@ local function open_unpack(prefix, v)
     plate = string.sub(v, 9)
     fold = plate_fold(plate)
   end
-  return table.concat({plate, string.format('%d', ts), dict_name(prefix, c1) or '',
-                       dict_name(prefix, c2) or '', dict_name(prefix, c3) or '',
-                       dict_name(prefix, c4) or '', fold}, US)
+  if not (dict_names[c1] and dict_names[c2] and dict_names[c3] and dict_names[c4]) then
+    local v = redis.call('HMGET', prefix .. 'meta', 'd<' .. c1, 'd<' .. c2, 'd<' .. c3,
+                         'd<' .. c4)
+    dict_names[c1], dict_names[c2], dict_names[c3], dict_names[c4] = v[1], v[2], v[3], v[4]
+  end
+  return table.concat({plate, string.format('%d', ts), dict_names[c1] or '',
+                       dict_names[c2] or '', dict_names[c3] or '', dict_names[c4] or '', fold},
+                      US)
 end
 
 -- f: the record's fields (rec split at US).  open_unpack gives rec back exactly: the names come

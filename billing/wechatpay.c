@@ -870,6 +870,8 @@ static void entry_start(bill_t *b, const cmn_cfg_lot_t *lot, const redisReply *e
             continue;
         if (strcmp(k, "session") == 0)
             snprintf(session, sizeof session, "%s", v);
+        else if (strcmp(k, "n") == 0) /* the session's number: lot~n (entries since the buckets) */
+            snprintf(session, sizeof session, "%s~%s", lot->id, v);
         else if (strcmp(k, "plate") == 0)
             snprintf(e->plate, sizeof e->plate, "%s", v);
         else if (strcmp(k, "class") == 0)

@@ -1,7 +1,8 @@
 # Generates a C file holding each Redis script of common/lua as a string: the `#!lua` shebang (Redis 7
-# script flags: the server then refuses keys a script did not declare), the shared prelude, for
-# driver and plate scripts the driver library, for the bill, default, dispute, lane, audit and
-# driver scripts the arrears and audit library (default_lib.lua), then the script itself.
+# script flags: a cluster node then refuses keys of another slot than the declared keys'), the
+# shared prelude, for driver and plate scripts the driver library, for the bill, default, dispute,
+# lane, audit and driver scripts the arrears and audit library (default_lib.lua), then the script
+# itself.
 #   cmake -DSRC=<lua dir> -DOUT=<file.c> -DSCRIPTS=a,b,c -P EmbedLua.cmake
 function(c_string var text)
   string(REPLACE "\\" "\\\\" text "${text}")

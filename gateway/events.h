@@ -26,6 +26,14 @@ typedef struct gw_session_rec {
     char fold[CMN_PLATE_MAX];
 } gw_session_rec_t;
 
+/** The idempotency record of a lane event (docs/redis.md): its field, the first 12 bytes of the
+ * SHA-256 of device \n event_id, and the body hash, the first 8 bytes of the body's SHA-256, both
+ * binary (fixed sizes: short records, and no parsing in the scripts). */
+#define GW_IDEM_FIELD_LEN 12
+#define GW_IDEM_HASH_LEN 8
+void gw_idem_digests(const char *device, const char *event_id, const void *body, size_t len,
+                     unsigned char field[GW_IDEM_FIELD_LEN], unsigned char hash[GW_IDEM_HASH_LEN]);
+
 /** Parses a session record.  Returns 0 or CMN_EPARSE. */
 int gw_session_parse(const char *rec, size_t len, gw_session_rec_t *out);
 

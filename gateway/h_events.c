@@ -100,8 +100,8 @@ typedef struct ev {
     cmn_instant_t ts;
     cand_t cands[MAX_CANDIDATES];
     int ncands;
-    char idem_field[140];
-    char body_hash[17];
+    unsigned char idem_field[GW_IDEM_FIELD_LEN];
+    unsigned char body_hash[GW_IDEM_HASH_LEN];
     char tag[80];         /* "{lot}" */
     int attempts;
     /* exit, first round trip */
@@ -457,6 +457,24 @@ static void keys_idem(ev_t *e, cmn_rargs_t *a)
         cmn_rargs_fmt(a, "pk:%s:idem:%lld", e->tag, (long long)(today - d));
 }
 
+void gw_idem_digests(const char *device, const char *event_id, const void *body, size_t len,
+                     unsigned char field[GW_IDEM_FIELD_LEN], unsigned char hash[GW_IDEM_HASH_LEN])
+{
+    unsigned char h[32];
+    char id[140]; /* a device id and an event id: 64 characters each at most */
+    snprintf(id, sizeof id, "%s\n%s", device, event_id);
+    cmn_sha256(id, strlen(id), h);
+    memcpy(field, h, GW_IDEM_FIELD_LEN);
+    cmn_sha256(body, len, h);
+    memcpy(hash, h, GW_IDEM_HASH_LEN);
+}
+
+static void idem_args(ev_t *e, cmn_rargs_t *a)
+{
+    cmn_rargs_ref(a, (const char *)e->idem_field, sizeof e->idem_field);
+    cmn_rargs_ref(a, (const char *)e->body_hash, sizeof e->body_hash);
+}
+
 static long long idem_ttl(const ev_t *e)
 {
     return (e->conf->cfg->gateway.idempotency_days + 1) * 86400LL + 3600;
@@ -592,8 +610,7 @@ static void send_entry(ev_t *e)
     a->v[nkeys_at] = a->v[a->n - 1];
     a->len[nkeys_at] = a->len[a->n - 1];
     a->n--;
-    cmn_rargs_str(a, e->idem_field);
-    cmn_rargs_str(a, e->body_hash);
+    idem_args(e, a);
     cmn_rargs_str(a, mode);
     cmn_rargs_str(a, e->unreadable ? "" : e->plate);
     cmn_rargs_str(a, e->unreadable ? "" : e->fold);
@@ -726,8 +743,7 @@ static void send_lookup(ev_t *e)
     cmn_rargs_fmt(a, "pk:%s:passes", e->tag);
     cmn_rargs_fmt(a, "pk:%s:allow", e->tag);
     keys_idem(e, a);
-    cmn_rargs_str(a, e->idem_field);
-    cmn_rargs_str(a, e->body_hash);
+    idem_args(e, a);
     cmn_rargs_str(a, e->plate);
     cmn_rargs_str(a, e->fold);
     cmn_rargs_str(a, level);
@@ -1190,8 +1206,7 @@ static void commit(ev_t *e, const char *outcome, const char *seq, const char *ex
     cmn_rargs_fmt(a, "pk:%s:review", e->tag);
     cmn_rargs_fmt(a, "pk:%s:s:%s", e->tag, seq[0] ? seq : "-");
     keys_idem(e, a);
-    cmn_rargs_str(a, e->idem_field);
-    cmn_rargs_str(a, e->body_hash);
+    idem_args(e, a);
     cmn_rargs_str(a, outcome);
     cmn_rargs_str(a, seq);
     cmn_rargs_str(a, expected);
@@ -1259,10 +1274,8 @@ void gw_h_events(gw_t *gw, cmn_httpd_req_t *req)
     if (gw->redis == NULL || !cmn_redis_ready(gw->redis) || !gw->tariffs_stored)
         return unavailable(e, "Redis is unavailable");
 
-    unsigned char h[32];
-    cmn_sha256(req->body, req->body_len, h);
-    cmn_hex(h, 8, e->body_hash);
-    snprintf(e->idem_field, sizeof e->idem_field, "%s\n%s", e->device, e->event_id);
+    gw_idem_digests(e->device, e->event_id, req->body, req->body_len, e->idem_field,
+                    e->body_hash);
     snprintf(e->tag, sizeof e->tag, "{%s}", e->lot->id);
 
     if (e->dir == GW_DIR_ENTRY)

@@ -708,10 +708,14 @@ static void on_occ_len(void *data, int status, redisReply *reply)
 {
     struct occ_cmd *c = data;
     struct occ *o = c->o;
-    if (status != 0 || reply == NULL || reply->type != REDIS_REPLY_INTEGER)
+    if (status != 0 || reply == NULL)
         o->failed = 1;
-    else
+    else if (reply->type == REDIS_REPLY_INTEGER)
         *c->out = reply->integer;
+    else if (reply->type == REDIS_REPLY_STRING)
+        *c->out = strtoll(reply->str, NULL, 10);
+    else if (reply->type != REDIS_REPLY_NIL)
+        o->failed = 1; /* nil: no session was ever opened at the lot */
     cmn_free(c);
     if (--o->pending > 0)
         return;
@@ -739,8 +743,14 @@ static void occ_send(struct occ *o, const char *what, long long *out)
     c->o = o;
     c->out = out;
     cmn_rargs_init(&a);
-    cmn_rargs_str(&a, "HLEN");
-    cmn_rargs_fmt(&a, "pk:{%s}:%s", o->lot, what);
+    if (strcmp(what, "open") == 0) {
+        cmn_rargs_str(&a, "HGET");
+        cmn_rargs_fmt(&a, "pk:{%s}:meta", o->lot);
+        cmn_rargs_str(&a, "occ");
+    } else {
+        cmn_rargs_str(&a, "HLEN");
+        cmn_rargs_fmt(&a, "pk:{%s}:%s", o->lot, what);
+    }
     o->pending++;
     if (cmn_redis_command(o->gw->redis, on_occ_len, c, a.n, a.v, a.len) != 0) {
         /* Counted as answered at once: the other command's answer finishes the request, or the
@@ -768,7 +778,7 @@ static void on_occ_auth(void *data, int status, const gw_principal_t *who, const
         fail(o->gw, o->req, 503, "unavailable", "Redis is unavailable");
         return occ_free(o);
     }
-    /* Occupancy is the number of open sessions (HLEN pk:{L}:open, docs/redis.md). */
+    /* Occupancy is the number of open sessions (pk:{L}:meta occ, docs/redis.md). */
     o->pending = 1; /* held until both are sent */
     occ_send(o, "open", &o->open);
     occ_send(o, "held", &o->held);

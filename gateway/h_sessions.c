@@ -330,11 +330,9 @@ void gw_h_session_paid(gw_t *gw, cmn_httpd_req_t *req, const char *id, size_t n)
     if (gw->redis == NULL || !cmn_redis_ready(gw->redis))
         return unavailable(s, CMN_EIO);
 
-    unsigned char h[32];
-    char body_hash[17], field[140], day[16], display[64];
-    cmn_sha256(req->body, req->body_len, h);
-    cmn_hex(h, 8, body_hash);
-    snprintf(field, sizeof field, "%s\n%s", s->device, s->event_id);
+    unsigned char body_hash[GW_IDEM_HASH_LEN], field[GW_IDEM_FIELD_LEN];
+    char day[16], display[64];
+    gw_idem_digests(s->device, s->event_id, req->body, req->body_len, field, body_hash);
     cmn_date_format(cmn_floordiv(paid_at + cmn_tariff_utc_offset(s->lot->tariff, paid_at), 86400),
                     day, sizeof day);
     snprintf(display, sizeof display, "缴费成功 一路顺风");
@@ -353,8 +351,8 @@ void gw_h_session_paid(gw_t *gw, cmn_httpd_req_t *req, const char *id, size_t n)
     cmn_rargs_fmt(a, "pk:%s:s:%s", s->tag, s->seq);
     for (int64_t d = 0; d <= days; d++)
         cmn_rargs_fmt(a, "pk:%s:idem:%lld", s->tag, (long long)(today - d));
-    cmn_rargs_str(a, field);
-    cmn_rargs_str(a, body_hash);
+    cmn_rargs_ref(a, (const char *)field, sizeof field);
+    cmn_rargs_ref(a, (const char *)body_hash, sizeof body_hash);
     cmn_rargs_str(a, s->seq);
     cmn_rargs_int(a, s->amount);
     cmn_rargs_str(a, method);

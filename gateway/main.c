@@ -32,7 +32,9 @@ static const char *const script_names[GW_LUA_COUNT] = {
     /* the people's API (api.h) */
     "dispute_open", "dispute_resolve", "driver_reinstate", "default_list", "default_figures",
     "default_bill", "default_driver", "audit_list", "lane_open", "lane_access", "lane_reassign",
-    "lane_correct", "driver_reprice"};
+    "lane_correct", "driver_reprice",
+    /* startup */
+    "lot_migrate"};
 
 static gw_t gw;
 static uv_signal_t sig_term, sig_int, sig_hup;
@@ -106,6 +108,8 @@ static void learn_config_tariffs(const cmn_config_t *cfg)
 
 static int tariff_stores_pending;
 static int tariff_store_failed;
+static int migrate_pending; /* a lot still has open sessions of the old layout to move */
+static char migrate_tag;     /* marks lot_migrate's answers */
 static uv_timer_t tariff_retry;
 
 static void store_tariffs(const cmn_config_t *cfg);
@@ -119,8 +123,16 @@ static void on_tariff_retry(uv_timer_t *t)
 
 static void on_tariff_stored(void *data, int status, redisReply *r)
 {
-    (void)data;
-    if (status != 0 || r == NULL || r->type == REDIS_REPLY_ERROR) {
+    if (data == &migrate_tag && status == 0 && r != NULL && r->type == REDIS_REPLY_INTEGER) {
+        /* lot_migrate: while open sessions of the old layout are left, again at once, a batch
+         * at a time (the lane events wait: they would not find those sessions). */
+        if (r->integer > 0) {
+            if (!migrate_pending)
+                cmn_log(CMN_LOG_INFO, "migrate", "moving open sessions into buckets: %lld left "
+                        "at a lot", (long long)r->integer);
+            migrate_pending = 1;
+        }
+    } else if (status != 0 || r == NULL || r->type == REDIS_REPLY_ERROR) {
         /* E.g. CLUSTERDOWN while a restarted cluster node settles: try again shortly. */
         if (!tariff_store_failed)
             cmn_log(CMN_LOG_ERROR, "tariff_store", "storing a tariff in Redis failed: %s",
@@ -129,9 +141,9 @@ static void on_tariff_stored(void *data, int status, redisReply *r)
     }
     if (--tariff_stores_pending > 0)
         return;
-    if (tariff_store_failed) {
+    if (tariff_store_failed || migrate_pending) {
         if (!gw.stopping)
-            uv_timer_start(&tariff_retry, on_tariff_retry, 250, 0);
+            uv_timer_start(&tariff_retry, on_tariff_retry, tariff_store_failed ? 250 : 1, 0);
         return;
     }
     gw.tariffs_stored = 1;
@@ -145,6 +157,7 @@ static void store_tariffs(const cmn_config_t *cfg)
     cmn_rargs_t *a = cmn_xalloc(sizeof *a);
     tariff_stores_pending = 0;
     tariff_store_failed = 0;
+    migrate_pending = 0;
     for (size_t i = 0; i < cfg->nlots; i++) {
         const cmn_cfg_lot_t *lot = &cfg->lots[i];
         const char *canon = cmn_tariff_canonical(lot->tariff);
@@ -154,6 +167,16 @@ static void store_tariffs(const cmn_config_t *cfg)
         cmn_rargs_str(a, cmn_tariff_version(lot->tariff));
         cmn_rargs_str(a, canon);
         if (cmn_redis_command(gw.redis, on_tariff_stored, NULL, a->n, a->v, a->len) == 0)
+            tariff_stores_pending++;
+        /* Open sessions kept before the buckets (docs/redis.md) move into them first. */
+        cmn_rargs_init(a);
+        cmn_rargs_str(a, "EVALSHA");
+        cmn_rargs_str(a, cmn_redis_script_sha(gw.redis, gw.scripts[GW_LUA_LOT_MIGRATE]));
+        cmn_rargs_str(a, "2");
+        cmn_rargs_fmt(a, "pk:{%s}:open", lot->id);
+        cmn_rargs_fmt(a, "pk:{%s}:fold", lot->id);
+        cmn_rargs_str(a, "2000");
+        if (cmn_redis_command(gw.redis, on_tariff_stored, &migrate_tag, a->n, a->v, a->len) == 0)
             tariff_stores_pending++;
     }
     cmn_free(a);

@@ -1,9 +1,9 @@
 -- An entry read at a lot, applied whole or not at all.  All keys are the lot's ({lot} hash tag).
--- KEYS: 1 open  2 fold  3 held  4 meta  5 day counters  6 entries stream  7 review stream
+-- KEYS: 1 open  2 fold  3 held  4 meta (1, 2: the lot's key prefix, for the buckets)  5 day counters  6 entries stream  7 review stream
 --       8 record of the stale session (pk:{L}:s:<seq>, or pk:{L}:s:- when none is known yet)
 --       9 runtime passes (pk:{L}:passes)  10 runtime allow-list (pk:{L}:allow)
 --       11.. idempotency day buckets, today's first
--- ARGV: 1 idempotency field  2 body hash  3 mode: normal|pass|exempt|blacklisted|unreadable
+-- ARGV: 1 idempotency field (12-byte digest)  2 body hash (8 bytes)  3 mode: normal|pass|exempt|blacklisted|unreadable
 --       4 plate  5 fold key  6 entry ts  7 lane  8 class  9 tariff version  10 capacity
 --       11 stale policy: close_free|close_charged  12 stale seq (second call) or ''
 --       13 the stale record as read  14 stale fee  15 stale fee explanation (JSON)
@@ -14,8 +14,11 @@
 local field, body_hash, mode = ARGV[1], ARGV[2], ARGV[3]
 local plate, fold, ts, lane, class, tver = ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9]
 local lot = ARGV[17]
+local P = lot_prefix(KEYS[1])
+-- An opening's answer is rebuilt from these on a replay (idem_pack).
+local ctx = {lot = lot, display = ARGV[18]}
 
-local seen = idem_check(11, #KEYS, field, body_hash)
+local seen = idem_check(11, #KEYS, field, body_hash, ctx)
 if seen then
   return seen
 end
@@ -53,7 +56,7 @@ end
 
 local function finish(ans, counters)
   count(KEYS[5], counters)
-  idem_store(KEYS[11], field, body_hash, ans, tonumber(ARGV[16]))
+  idem_store(KEYS[11], field, body_hash, ans, tonumber(ARGV[16]), ctx)
   return {'ok', ans}
 end
 
@@ -65,8 +68,8 @@ end
 -- A plate can have one open session per lot: a second entry closes the stale one by the lot's
 -- policy (its exit was missed), and staff see it on the review stream.
 local counters = ''
-for _, seq in ipairs(fold_seqs(KEYS[2], fold)) do
-  local rec = redis.call('HGET', KEYS[1], seq)
+for _, seq in ipairs(fold_seqs(P, fold)) do
+  local rec = open_get(P, seq)
   if rec and parse_session(rec).plate == plate then
     -- The gateway needs the record (and for close_charged, the fee) and the key of the stale
     -- session before it can be closed: ask, and be called again.
@@ -78,9 +81,9 @@ for _, seq in ipairs(fold_seqs(KEYS[2], fold)) do
       return {'retry'}
     end
     local s = parse_session(rec)
-    redis.call('HDEL', KEYS[1], seq)
+    open_del(P, seq)
     redis.call('HDEL', KEYS[3], seq)
-    fold_remove(KEYS[2], fold, seq)
+    fold_remove(P, fold, seq)
     local status = 'stale_closed'
     local amount = '0'
     if policy == 'close_charged' then
@@ -96,7 +99,7 @@ for _, seq in ipairs(fold_seqs(KEYS[2], fold)) do
   end
 end
 
-if mode == 'normal' and redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[10]) then
+if mode == 'normal' and occupancy(P) >= tonumber(ARGV[10]) then
   return finish(answer('hold', 'lot_full', '', ARGV[19]), counters .. 'hold:lot_full=1')
 end
 
@@ -107,19 +110,20 @@ if mode == 'pass' then
 elseif mode == 'exempt' then
   flags = 'e'
 end
-redis.call('HSET', KEYS[1], seq, table.concat({plate, ts, lane, class, tver, flags, fold}, US))
-fold_add(KEYS[2], fold, seq)
+local occ = open_put(P, seq, {plate, ts, lane, class, tver, flags, fold})
+fold_add(P, fold, seq)
 local sid = lot .. '~' .. seq
 local reason = 'entry'
 if mode == 'pass' or mode == 'exempt' then
   reason = mode
 end
-local occupancy = redis.call('HLEN', KEYS[1])
 local peak = tonumber(redis.call('HGET', KEYS[5], 'occupancy_peak') or '0')
-if occupancy > peak then
-  redis.call('HSET', KEYS[5], 'occupancy_peak', occupancy)
+if occ > peak then
+  redis.call('HSET', KEYS[5], 'occupancy_peak', occ)
 end
-redis.call('XADD', KEYS[6], 'MAXLEN', '~', '100000', '*', 'session', sid, 'plate', plate,
-           'lot', lot, 'lane', lane, 'ts', ts, 'class', class)
+-- What billing's WeChat Pay consumer needs, no more (the lot is the key's, the session lot~n).
+redis.call('XADD', KEYS[6], 'MAXLEN', '~', '100000', '*', 'n', seq, 'plate', plate, 'ts', ts,
+           'class', class)
+ctx.reason, ctx.seq = reason, seq
 return finish(answer('open', reason, sid, ARGV[18]),
               counters .. 'entries=1,open:' .. reason .. '=1')

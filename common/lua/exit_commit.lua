@@ -2,7 +2,7 @@
 -- provided the session is still as it was read (else 'retry': another lane got there first).
 -- KEYS: 1 open  2 fold  3 held  4 day counters  5 bills stream  6 review stream
 --       7 record of the session (pk:{L}:s:<seq>)  8.. idempotency day buckets, today's first
--- ARGV: 1 idempotency field  2 body hash  3 outcome  4 seq  5 the record as read ('' for none)
+-- ARGV: 1 idempotency field (12-byte digest)  2 body hash (8 bytes)  3 outcome  4 seq  5 the record as read ('' for none)
 --       6 answer tuple  7 status of the closed record: pending|closed|'' (none)
 --       8 held info (outcome hold)  9 counters  10 idempotency ttl  11 record ttl (closed, no bill)
 --       12 review kind or ''  13 bill stream fields (US-joined pairs) or ''
@@ -12,6 +12,7 @@
 --          synthetic_close / synthetic_hold   an exit without entry charged by the lot's policy:
 --                 a session is made from the exit alone, then closed or held
 --          none   nothing but the answer (hold no_entry_record, unreadable, ...)
+local P = lot_prefix(KEYS[1])
 local seen = idem_check(8, #KEYS, ARGV[1], ARGV[2])
 if seen then
   return seen
@@ -19,7 +20,7 @@ end
 local outcome, seq, expected = ARGV[3], ARGV[4], ARGV[5]
 
 if outcome == 'close' or outcome == 'hold' then
-  local rec = redis.call('HGET', KEYS[1], seq)
+  local rec = open_get(P, seq)
   if rec ~= expected then
     return {'retry'}
   end
@@ -64,9 +65,9 @@ if outcome == 'close' then
   local stay = tonumber(field('exit') or '0') - tonumber(s.entry or '0')
   redis.call('HINCRBY', KEYS[4], 'stays', 1)
   redis.call('HINCRBY', KEYS[4], 'stay_s', stay > 0 and stay or 0)
-  redis.call('HDEL', KEYS[1], seq)
+  open_del(P, seq)
   redis.call('HDEL', KEYS[3], seq)
-  fold_remove(KEYS[2], s.fold, seq)
+  fold_remove(P, s.fold, seq)
   record()
 elseif outcome == 'hold' then
   redis.call('HSET', KEYS[3], seq, ARGV[8])
@@ -74,8 +75,8 @@ elseif outcome == 'synthetic_close' then
   record()
 elseif outcome == 'synthetic_hold' then
   local s = parse_session(expected)
-  redis.call('HSET', KEYS[1], seq, expected)
-  fold_add(KEYS[2], s.fold, seq)
+  open_put(P, seq, expected)
+  fold_add(P, s.fold, seq)
   redis.call('HSET', KEYS[3], seq, ARGV[8])
 end
 

@@ -2,7 +2,7 @@
 -- Reads only, apart from reserving a session number for an exit without entry.
 -- KEYS: 1 open  2 fold  3 held  4 tariffs  5 meta  6 runtime passes (pk:{L}:passes)
 --       7 runtime allow-list (pk:{L}:allow)  8.. idempotency day buckets
--- ARGV: 1 idempotency field  2 body hash  3 plate  4 fold key  5 match level: exact|candidates|fuzzy
+-- ARGV: 1 idempotency field (12-byte digest)  2 body hash (8 bytes)  3 plate  4 fold key  5 match level: exact|candidates|fuzzy
 --       6 the tariff version the gateway has for this lot  7 reserve a number when nothing matches
 --       (1/0)  8 the exit's local date (YYYY-MM-DD)  9 number of candidates, then candidate
 --       plate, candidate fold key, ...
@@ -11,6 +11,7 @@
 --       | {'none', why, reserved seq or ''}
 -- A runtime pass (lane_access, docs/api.md) of the session's plate or of the read counts like one
 -- of the configuration.
+local P = lot_prefix(KEYS[1])
 local seen = idem_check(8, #KEYS, ARGV[1], ARGV[2])
 if seen then
   return seen
@@ -36,8 +37,8 @@ local function found(kind, seq, rec)
 end
 
 local bucket = {}
-for _, seq in ipairs(fold_seqs(KEYS[2], fold)) do
-  local rec = redis.call('HGET', KEYS[1], seq)
+for _, seq in ipairs(fold_seqs(P, fold)) do
+  local rec = open_get(P, seq)
   if rec then
     if parse_session(rec).plate == plate then
       return found('exact', seq, rec)
@@ -50,8 +51,8 @@ if level ~= 'exact' then
   local n = tonumber(ARGV[9])
   for i = 0, n - 1 do
     local cplate, cfold = ARGV[10 + 2 * i], ARGV[11 + 2 * i]
-    for _, seq in ipairs(fold_seqs(KEYS[2], cfold)) do
-      local rec = redis.call('HGET', KEYS[1], seq)
+    for _, seq in ipairs(fold_seqs(P, cfold)) do
+      local rec = open_get(P, seq)
       if rec and parse_session(rec).plate == cplate then
         return found('candidate', seq, rec)
       end

@@ -16,8 +16,9 @@
 --               | {'day', the bill's day}: nothing changed; ask again with its key
 local mode, sx, sy = ARGV[1], ARGV[2], ARGV[3]
 local rec_x, rec_y = KEYS[6], KEYS[8]
+local P = lot_prefix(KEYS[1])
 if mode == 'read' then
-  local y = redis.call('HGET', KEYS[1], sy) or ''
+  local y = open_get(P, sy) or ''
   local tariff = ''
   if y ~= '' then
     tariff = redis.call('HGET', KEYS[4], parse_session(y).tver) or ''
@@ -27,8 +28,8 @@ end
 
 local now, reason, lot = tonumber(ARGV[6]), ARGV[7], ARGV[9]
 local x = redis.call('HMGET', rec_x, 'status', 'bill', 'driver', 'amount', 'refunded_amount', 'id')
-if x[1] ~= ARGV[4] or redis.call('HGET', KEYS[1], sy) ~= ARGV[5] or
-   redis.call('HEXISTS', KEYS[1], sx) == 1 then
+if x[1] ~= ARGV[4] or open_get(P, sy) ~= ARGV[5] or
+   open_get(P, sx) then
   return {'retry'}
 end
 local money = money_day(rec_x, KEYS[11])
@@ -49,8 +50,8 @@ if x[2] then
   arrears_move(rec_x, sx, 'settled', false, now)
 end
 if ARGV[10] ~= '' then
-  redis.call('HSET', KEYS[1], sx, ARGV[10])
-  fold_add(KEYS[2], ARGV[11], sx)
+  open_put(P, sx, ARGV[10])
+  fold_add(P, ARGV[11], sx)
 end
 redis.call('HSET', rec_x, 'status', 'reassigned', 'reassigned_to', sid_y, 'reassigned_at',
            ARGV[6], 'reassign_reason', reason)
@@ -62,9 +63,9 @@ redis.call('RPUSH', KEYS[7], cjson.encode({at = now, from = x[1], to = 'reassign
 
 -- Y: closed at X's exit, with the fee recomputed.
 local y = parse_session(ARGV[5])
-redis.call('HDEL', KEYS[1], sy)
+open_del(P, sy)
 redis.call('HDEL', KEYS[3], sy)
-fold_remove(KEYS[2], ARGV[12], sy)
+fold_remove(P, ARGV[12], sy)
 local args = {'HSET', rec_y}
 local status_y, amount_y = '', 0
 for i = 15, #ARGV - 1, 2 do

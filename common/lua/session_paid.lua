@@ -1,11 +1,12 @@
 -- A payment on site after a hold: the held session closes as paid_on_site, in one step.
 -- KEYS: 1 open  2 fold  3 held  4 day counters  5 record (pk:{L}:s:<seq>)
 --       6.. idempotency day buckets, today's first
--- ARGV: 1 idempotency field  2 body hash  3 seq  4 amount paid  5 method  6 payment ts
+-- ARGV: 1 idempotency field (12-byte digest)  2 body hash (8 bytes)  3 seq  4 amount paid  5 method  6 payment ts
 --       7 session id  8 currency  9 display  10 idempotency ttl  11 record ttl  12 now  13 lot
 --       14 device  15 event id
 -- Returns {'dup', answer} | {'conflict'} | {'ok', answer} | {'unknown'}
 --       | {'not_held', status} | {'short', amount due}
+local P = lot_prefix(KEYS[1])
 local seen = idem_check(6, #KEYS, ARGV[1], ARGV[2])
 if seen then
   return seen
@@ -17,7 +18,7 @@ local function answer(due)
                        ARGV[9]}, US)
 end
 
-local rec = redis.call('HGET', KEYS[1], seq)
+local rec = open_get(P, seq)
 if not rec then
   local status = redis.call('HGET', KEYS[5], 'status')
   if status == 'paid_on_site' then
@@ -41,9 +42,9 @@ if paid < due then
   return {'short', tostring(due)}
 end
 local s = parse_session(rec)
-redis.call('HDEL', KEYS[1], seq)
+open_del(P, seq)
 redis.call('HDEL', KEYS[3], seq)
-fold_remove(KEYS[2], s.fold, seq)
+fold_remove(P, s.fold, seq)
 redis.call('HSET', KEYS[5], 'id', ARGV[7], 'session', ARGV[7], 'plate', s.plate, 'lot', ARGV[13],
            'lane_in', s.lane, 'entry', s.entry, 'exit', h[3], 'class', s.class,
            'tariff_version', s.tver, 'amount', tostring(due), 'paid', ARGV[4],

@@ -110,8 +110,9 @@ class Redis:
                              capture_output=True, timeout=10)
         return out.stdout.decode().rstrip("\n")
 
-    def cmd(self, *args):
-        """A command over RESP, answers decoded (lists, bytes as str, ints)."""
+    def cmd(self, *args, raw=False):
+        """A command over RESP, answers decoded (lists, bytes as str, ints; bytes kept with
+        raw)."""
         with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
             out = b"*%d\r\n" % len(args)
             for a in args:
@@ -119,14 +120,40 @@ class Redis:
                 out += b"$%d\r\n%s\r\n" % (len(a), a)
             s.sendall(out)
             f = s.makefile("rb")
-            return _read_resp(f)
+            return _read_resp(f, raw)
 
     def hgetall(self, key):
         flat = self.cmd("HGETALL", key)
         return {flat[i]: flat[i + 1] for i in range(0, len(flat), 2)}
 
+    def open_sessions(self, lot):
+        """The open sessions of a lot, seq -> record (plate US entry US lane US class US tariff
+        version US flags US fold key), read from the buckets pk:{L}:open:<seq/64> as docs/redis.md
+        describes them: an independent reading of the layout the scripts write."""
+        buckets = {int(key.rsplit(":", 1)[1]): self.cmd("HGETALL", key, raw=True)
+                   for key in self.cmd("KEYS", "pk:{%s}:open:*" % lot)}
+        # After the buckets: a dictionary name is written before the first record using it and
+        # never removed, so every code read is in this meta.
+        meta = self.cmd("HGETALL", "pk:{%s}:meta" % lot, raw=True)
+        meta = {meta[i]: meta[i + 1] for i in range(0, len(meta), 2)}
+        out = {}
+        for bucket, flat in buckets.items():
+            for i in range(0, len(flat), 2):
+                v = flat[i + 1]
+                if v[:1] == b"\x1f":
+                    rec = v[1:]
+                else:
+                    ts = int.from_bytes(v[:4], "big")
+                    names = [meta[b"d<%d" % c] for c in v[4:8]]
+                    plate, _, fold = v[8:].partition(b"\x1f")
+                    if not _:
+                        fold = fold_key(plate.decode()).encode()
+                    rec = b"\x1f".join([plate, b"%d" % ts] + names + [fold])
+                out[str(bucket * 64 + int(flat[i]))] = rec.decode()
+        return out
 
-def _read_resp(f):
+
+def _read_resp(f, raw=False):
     line = f.readline()
     if not line:
         raise OSError("connection closed")
@@ -142,12 +169,12 @@ def _read_resp(f):
         if n < 0:
             return None
         data = f.read(n + 2)[:-2]
-        return data.decode("utf-8", "replace")
+        return data if raw else data.decode("utf-8", "replace")
     if kind == b"*":
         n = int(rest)
         if n < 0:
             return None
-        return [_read_resp(f) for _ in range(n)]
+        return [_read_resp(f, raw) for _ in range(n)]
     raise OSError("bad RESP " + repr(line))
 
 

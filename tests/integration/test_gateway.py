@@ -75,10 +75,14 @@ class TestEntryExit(GatewayCase):
         self.assertIn("浙A10001", a["display"])
         # The session is in Redis, indexed by its folded plate, and the entry was published.
         seq = a["session_id"].split("~")[1]
-        rec = self.redis.cmd("HGET", "pk:{LOT-A}:open", seq)
-        self.assertTrue(rec.startswith("浙A10001\x1f"))
+        rec = self.redis.open_sessions("LOT-A")[seq].split("\x1f")
+        self.assertEqual(rec[0], "浙A10001")
+        self.assertEqual(rec[2:4], ["in", "small"])
+        self.assertEqual(rec[6], harness.fold_key("浙A10001"))
+        self.assertEqual(int(self.redis.cmd("HGET", "pk:{LOT-A}:meta", "occ")),
+                         len(self.redis.open_sessions("LOT-A")))
         stream = self.redis.cmd("XRANGE", "pk:{LOT-A}:entries", "-", "+")
-        self.assertTrue(any(a["session_id"] in e[1] for e in stream))
+        self.assertTrue(any(e[1][:4] == ["n", seq, "plate", "浙A10001"] for e in stream))
 
     def test_unenrolled_exit_is_held_with_the_fee_then_paid_on_site(self):
         entry_ts, exit_ts = NOW - 3 * H - 600, NOW - 600
@@ -158,7 +162,7 @@ class TestEntryExit(GatewayCase):
         s2, a2, _ = self.gw.signed("POST", "/v1/events", body, "dev-a-in")
         self.assertEqual((s1, s2), (200, 200))
         self.assertEqual(a1, a2)
-        self.assertEqual(len([v for v in self.redis.cmd("HVALS", "pk:{LOT-A}:open")
+        self.assertEqual(len([v for v in self.redis.open_sessions("LOT-A").values()
                               if v.startswith("浙A10006\x1f")]), 1)
         body["plate"] = "浙A10007"
         s3, a3, _ = self.gw.signed("POST", "/v1/events", body, "dev-a-in")
@@ -294,7 +298,7 @@ class TestMatching(GatewayCase):
         a1 = self.entry("LOT-C", "浙A70001", NOW - 5 * H)
         a2 = self.entry("LOT-C", "浙A70001", NOW - H)
         self.assertNotEqual(a1["session_id"], a2["session_id"])
-        open_recs = [v for v in self.redis.cmd("HVALS", "pk:{LOT-C}:open") if v.startswith("浙A70001\x1f")]
+        open_recs = [v for v in self.redis.open_sessions("LOT-C").values() if v.startswith("浙A70001\x1f")]
         self.assertEqual(len(open_recs), 1)
         old = self.redis.hgetall("pk:{LOT-C}:s:" + a1["session_id"].split("~")[1])
         self.assertEqual((old["status"], old["reason"]), ("stale_closed", "stale_entry"))
@@ -584,6 +588,146 @@ class TestResilience(unittest.TestCase):
 
     def test_sigterm_finishes_and_exits_cleanly(self):
         self.assertEqual(self.gw.stop(signal.SIGINT), 0)
+
+
+class TestMigration(GatewayCase):
+    def test_open_sessions_of_the_old_layout_move_into_buckets(self):
+        # Before the buckets: one hash of text records and one fold hash (docs/redis.md).
+        tver = self.redis.cmd("HKEYS", "pk:{LOT-A}:tariffs")[0]
+        old = {}
+        for i in range(3000):
+            plate = "浙B%05d" % i
+            fold = harness.fold_key(plate) if i < 3 else "*B%05d" % i
+            old[str(900000 + i)] = "\x1f".join([plate, str(NOW - 3600), "in", "small", tver, "",
+                                                 fold])
+        self.gw.stop()
+        flat = [x for kv in old.items() for x in kv]
+        for i in range(0, len(flat), 1000):
+            self.redis.cmd("HSET", "pk:{LOT-A}:open", *flat[i:i + 1000])
+        self.redis.cmd("HSET", "pk:{LOT-A}:fold", "*B00001", "900001")
+        self.gw.start()  # ready once every lot's sessions moved
+        self.assertEqual(self.redis.cmd("EXISTS", "pk:{LOT-A}:open", "pk:{LOT-A}:fold"), 0)
+        now = self.redis.open_sessions("LOT-A")
+        self.assertEqual({k: v for k, v in now.items() if k in old}, old)
+        a = self.exit("LOT-A", "浙B00001", NOW)
+        self.assertEqual((a["decision"], a["match"], a["session_id"]),
+                         ("hold", "exact", "LOT-A~900001"))
+
+
+class TestBuckets(unittest.TestCase):
+    """The bucketed layout of the scripts' prelude (docs/redis.md, "Open sessions, buckets"), run
+    on the test Redis with the prelude the gateway embeds: many records, then every one found."""
+    PRELUDE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "common", "lua",
+                           "prelude.lua")
+
+    @classmethod
+    def setUpClass(cls):
+        cls.redis = Redis()
+        with open(cls.PRELUDE) as f:
+            cls.prelude = "#!lua\n" + f.read()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.redis.destroy()
+
+    def run_lua(self, body, keys, *args):
+        return self.redis.cmd("EVAL", self.prelude + body, str(len(keys)), *keys, *args)
+
+    def buckets(self, pattern):
+        keys = self.redis.cmd("KEYS", pattern)
+        return {k: (self.redis.cmd("HLEN", k), self.redis.cmd("OBJECT", "ENCODING", k))
+                for k in keys}
+
+    def test_fold_index_splits_and_finds_every_plate(self):
+        n = 3000
+        self.run_lua("for i = 1, tonumber(ARGV[1]) do fold_add(lot_prefix(KEYS[1]), '*B' .. i, "
+                     "tostring(i)) end fold_add(lot_prefix(KEYS[1]), '*B7', '99999')",
+                     ["pk:{BK-F}:open"], n)
+        b = self.buckets("pk:{BK-F}:fold:*")
+        self.assertGreater(len(b), n // 100)  # it grew
+        for k, (hlen, enc) in b.items():
+            self.assertLessEqual(hlen, 128, k)
+            self.assertEqual(enc, "listpack", k)
+        missing = self.run_lua(
+            "local bad = {} for i = 1, tonumber(ARGV[1]) do "
+            "local s = fold_seqs(lot_prefix(KEYS[1]), '*B' .. i) "
+            "if s[1] ~= tostring(i) then bad[#bad + 1] = i end end return bad",
+            ["pk:{BK-F}:open"], n)
+        self.assertEqual(missing, [])
+        self.assertEqual(self.run_lua("return fold_seqs(lot_prefix(KEYS[1]), '*B7')",
+                                      ["pk:{BK-F}:open"]), ["7", "99999"])
+        self.run_lua("fold_remove(lot_prefix(KEYS[1]), '*B7', '7') "
+                     "for i = 8, tonumber(ARGV[1]) do fold_remove(lot_prefix(KEYS[1]), '*B' .. i, "
+                     "tostring(i)) end", ["pk:{BK-F}:open"], n)
+        self.assertEqual(self.run_lua("return fold_seqs(lot_prefix(KEYS[1]), '*B7')",
+                                      ["pk:{BK-F}:open"]), ["99999"])
+        self.assertEqual(sum(h for h, _ in self.buckets("pk:{BK-F}:fold:*").values()), 7)
+
+    def test_idempotency_records_split_expire_and_conflict(self):
+        n = 2500
+        day = "pk:{BK-I}:idem:20000"
+        old = "pk:{BK-I}:idem:19999"
+        digest = "local function F(i) return string.sub(redis.sha1hex('e' .. i), 1, 12) end "
+        self.run_lua(digest + "for i = 1, tonumber(ARGV[1]) do idem_store(KEYS[1], F(i), "
+                     "'hash' .. string.format('%04d', i % 10000), 'hold\\31x' .. i, 3600, nil) end",
+                     [day], n)
+        b = self.buckets(day + ":*")
+        self.assertGreater(len(b), n // 100)
+        for k, (hlen, enc) in b.items():
+            self.assertLessEqual(hlen, 128, k)
+            self.assertEqual(enc, "listpack", k)
+            self.assertTrue(0 < self.redis.cmd("TTL", k) <= 3600, k)
+        bad = self.run_lua(
+            digest + "local bad = {} for i = 1, tonumber(ARGV[1]) do "
+            "local r = idem_check(1, 2, F(i), 'hash' .. string.format('%04d', i % 10000), nil) "
+            "if not r or r[1] ~= 'dup' or r[2] ~= 'hold\\31x' .. i then bad[#bad + 1] = i end "
+            "end return bad", [old, day], n)
+        self.assertEqual(bad, [])
+        self.assertEqual(self.run_lua(digest + "return idem_check(1, 2, F(5), 'other!!!', nil)",
+                                      [day, old]), ["conflict"])
+        self.assertIsNone(self.run_lua(digest + "return idem_check(1, 1, F(5), 'hash0005', nil)",
+                                       [old]))
+
+    def test_entry_answer_is_rebuilt_byte_for_byte(self):
+        # An opening's answer is kept as a reason byte and the number, and comes back whole.
+        ans = "\x1f".join(["open", "pass", "", "BK-A~4242", "", "", "", "浙A12345 欢迎光临"])
+        out = self.run_lua(
+            "local ctx = {lot = 'BK-A', display = ARGV[2], reason = 'pass', seq = '4242'} "
+            "idem_store(KEYS[1], '123456789012', 'bodyhash', ARGV[1], 3600, ctx) "
+            "ctx.reason, ctx.seq = nil, nil "
+            "return idem_check(1, 1, '123456789012', 'bodyhash', ctx)",
+            ["pk:{BK-A}:idem:20000"], ans, "浙A12345 欢迎光临")
+        self.assertEqual(out, ["dup", ans])
+        raw = self.redis.cmd("HGETALL", "pk:{BK-A}:idem:20000:%d" % (
+            int.from_bytes(b"123", "big") % 16), raw=True)
+        self.assertEqual(raw[1], b"bodyhash\x024242")
+
+    def test_open_records_round_trip(self):
+        recs = {
+            "1": "浙A12345\x1f1764200000\x1fin\x1fsmall\x1fv1\x1f\x1f*A123A5",
+            "2": "沪B0D8Q1\x1f1764200001\x1fin\x1fnew_energy\x1fv2\x1fp\x1f*80D801",
+            "70": "粤Z1234港\x1f1764200002\x1fE2\x1flarge\x1fv1\x1fn\x1f*21234港",
+            "71": "WJ1234\x1f1764200003\x1fin\x1fsmall\x1fv1\x1fe\x1fW11234",  # no province
+            "72": "浙A55555\x1f1764200004\x1fin\x1fsmall\x1fv1\x1f\x1fsomething else",
+            "73": "浙A66666\x1f12\x1fin\x1fsmall\x1fv1\x1f\x1f*A66666",  # 1970: kept as text
+            "74": "浙A77777\x1f01764200000\x1fin\x1fsmall\x1fv1\x1f\x1f*A77777",
+        }
+        args = [x for kv in recs.items() for x in kv]
+        occ = self.run_lua("local P = lot_prefix(KEYS[1]) local n "
+                           "for i = 1, #ARGV, 2 do n = open_put(P, ARGV[i], ARGV[i + 1]) end "
+                           "return n", ["pk:{BK-O}:open"], *args)
+        self.assertEqual(occ, len(recs))
+        got = self.run_lua("local P = lot_prefix(KEYS[1]) local out = {} "
+                           "for i = 1, #ARGV, 2 do out[#out + 1] = open_get(P, ARGV[i]) end "
+                           "return out", ["pk:{BK-O}:open"], *args)
+        self.assertEqual(got, list(recs.values()))
+        self.assertEqual(self.redis.open_sessions("BK-O"), recs)  # the documented layout
+        v = self.redis.cmd("HGET", "pk:{BK-O}:open:0", "1", raw=True)
+        self.assertEqual(len(v), 8 + len("浙A12345".encode()))  # ts, 4 codes, the plate
+        self.assertEqual(self.redis.cmd("HGET", "pk:{BK-O}:open:1", "9", raw=True)[:1], b"\x1f")
+        self.run_lua("local P = lot_prefix(KEYS[1]) open_del(P, '2') open_del(P, '2')",
+                     ["pk:{BK-O}:open"])
+        self.assertEqual(int(self.redis.cmd("HGET", "pk:{BK-O}:meta", "occ")), len(recs) - 1)
 
 
 if __name__ == "__main__":

@@ -313,7 +313,7 @@ class LprCase(unittest.TestCase):
         self.redis.destroy()
 
     def open_plates(self, lot="LOT-A"):
-        return sorted(v.split("\x1f")[0] for v in self.redis.cmd("HVALS", "pk:{%s}:open" % lot))
+        return sorted(v.split("\x1f")[0] for v in self.redis.open_sessions(lot).values())
 
     def wait_plates(self, plates, timeout=10, lot="LOT-A"):
         harness.wait_for(lambda: self.open_plates(lot) == sorted(plates), timeout,

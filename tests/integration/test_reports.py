@@ -500,7 +500,8 @@ class TestBusyDay(ReportCase):
         for lot, cap in (("LOT-A", 100), ("LOT-B", 50)):
             status, occ, _ = self.get("/v1/lots/%s/occupancy" % lot)
             self.assertEqual(status, 200, occ)
-            n = self.redis.cmd("HLEN", "pk:{%s}:open" % lot)
+            n = len(self.redis.open_sessions(lot))
+            self.assertEqual(int(self.redis.cmd("HGET", "pk:{%s}:meta" % lot, "occ") or 0), n)
             self.assertEqual((occ["lot_id"], occ["capacity"], occ["open_sessions"]), (lot, cap, n))
             self.assertEqual(occ["free"], cap - n)
         # Lot A: the one still parked and the stale entry's new session.

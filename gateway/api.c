@@ -163,33 +163,68 @@ int gw_api_reason(gw_api_t *a, json_t **doc)
     return 0;
 }
 
+void gw_principal_who(const gw_principal_t *who, char *out, size_t outsz)
+{
+    snprintf(out, outsz, "%s\x1f%s\x1f%s", gw_role_name(who->role), who->scope,
+             who->name[0] ? who->name : gw_role_name(who->role));
+}
+
 void gw_api_who(const gw_api_t *a, char *out, size_t outsz)
 {
-    snprintf(out, outsz, "%s\x1f%s\x1f%s", gw_role_name(a->who.role), a->who.scope,
-             a->who.name[0] ? a->who.name : gw_role_name(a->who.role));
+    gw_principal_who(&a->who, out, outsz);
+}
+
+int gw_bill_id_split(const char *bill, char *lot, size_t lotsz, char *seq, size_t seqsz)
+{
+    const char *end = strrchr(bill, '~');
+    if (end == NULL || strcmp(end, "~b") != 0)
+        return -1;
+    const char *mid = end - 1;
+    while (mid > bill && *mid != '~')
+        mid--;
+    size_t ln = (size_t)(mid - bill), sn = (size_t)(end - mid - 1);
+    if (mid == bill || ln >= lotsz || sn == 0 || sn >= seqsz)
+        return -1;
+    memcpy(lot, bill, ln);
+    lot[ln] = '\0';
+    memcpy(seq, mid + 1, sn);
+    seq[sn] = '\0';
+    for (const char *p = seq; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return -1;
+    }
+    return 0;
+}
+
+void gw_plate_driver(const gw_conf_t *conf, const redisReply *rp, char *driver, size_t dsz,
+                     char *provider, size_t psz)
+{
+    if (rp == NULL || rp->type != REDIS_REPLY_STRING)
+        return;
+    char f[8][80];
+    int n = 0;
+    const char *s = rp->str;
+    memset(f, 0, sizeof f);
+    while (n < 8) {
+        const char *end = strchr(s, '\x1f');
+        size_t len = end ? (size_t)(end - s) : strlen(s);
+        snprintf(f[n], sizeof f[n], "%.*s", (int)(len < 79 ? len : 79), s);
+        n++;
+        if (end == NULL)
+            break;
+        s = end + 1;
+    }
+    if (n == 8 && strcmp(f[1], "0") != 0 && cmn_config_provider(conf->cfg, f[7]) != NULL) {
+        snprintf(driver, dsz, "%.64s", f[0]);
+        snprintf(provider, psz, "%.64s", f[7]);
+    }
 }
 
 int gw_api_bill_id(gw_api_t *a, const char *id, size_t n)
 {
-    if (gw_api_unescape(id, n, a->bill, sizeof a->bill) != 0)
+    if (gw_api_unescape(id, n, a->bill, sizeof a->bill) != 0 ||
+        gw_bill_id_split(a->bill, a->lot_id, sizeof a->lot_id, a->seq, sizeof a->seq) != 0)
         return -1;
-    char *end = strrchr(a->bill, '~');
-    if (end == NULL || strcmp(end, "~b") != 0)
-        return -1;
-    char *mid = end - 1;
-    while (mid > a->bill && *mid != '~')
-        mid--;
-    size_t ln = (size_t)(mid - a->bill), sn = (size_t)(end - mid - 1);
-    if (mid == a->bill || ln >= sizeof a->lot_id || sn == 0 || sn >= sizeof a->seq)
-        return -1;
-    memcpy(a->lot_id, a->bill, ln);
-    a->lot_id[ln] = '\0';
-    memcpy(a->seq, mid + 1, sn);
-    a->seq[sn] = '\0';
-    for (const char *p = a->seq; *p; p++) {
-        if (*p < '0' || *p > '9')
-            return -1;
-    }
     a->lot = cmn_config_lot(a->conf->cfg, a->lot_id);
     return a->lot != NULL ? 0 : -1;
 }

@@ -87,12 +87,27 @@ int gw_api_reason(gw_api_t *a, json_t **doc);
 
 /** "role US scope US name" of the principal, for the scripts' audit entries. */
 void gw_api_who(const gw_api_t *a, char *out, size_t outsz);
+/** The same for a principal outside a gw_api_t context. */
+void gw_principal_who(const gw_principal_t *who, char *out, size_t outsz);
 
 /**
  * Splits a bill id "<lot>~<n>~b" (percent-decoded first) into a->bill, a->lot_id, a->seq and sets
  * a->lot.  Returns 0, or -1 when it is no bill id of a configured lot.
  */
 int gw_api_bill_id(gw_api_t *a, const char *id, size_t n);
+
+/** Splits a bill id "<lot>~<n>~b" into lot and n (decimal).  Returns 0, or -1 (not a bill id, or
+ * a part too long for its buffer). */
+int gw_bill_id_split(const char *bill, char *lot, size_t lotsz, char *seq, size_t seqsz);
+
+/**
+ * The driver and provider of a plate from the plate index's copy (`rp`: HGET of pk:plate:{F};
+ * driver US version US ... US provider, 8 fields): set only when the copy is whole, not of a
+ * deleted driver (version "0") and its provider is configured; driver and provider are left as
+ * they are otherwise.
+ */
+void gw_plate_driver(const gw_conf_t *conf, const redisReply *rp, char *driver, size_t dsz,
+                     char *provider, size_t psz);
 
 /** Starts an EVALSHA of gateway script `script` with `nkeys` keys. */
 void gw_api_script(const gw_t *gw, cmn_rargs_t *a, int script, int nkeys);

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api.h"
 #include "auth.h"
 #include "cmn/driver.h"
 #include "cmn/mem.h"
@@ -49,23 +50,8 @@ static int parse(breq_t *b, const char *id, size_t n)
         return -1;
     memcpy(b->bill, id, n);
     b->bill[n] = '\0';
-    char *end = strrchr(b->bill, '~');
-    if (end == NULL || strcmp(end, "~b") != 0)
+    if (gw_bill_id_split(b->bill, b->lot, sizeof b->lot, b->seq, sizeof b->seq) != 0)
         return -1;
-    char *mid = end - 1;
-    while (mid > b->bill && *mid != '~')
-        mid--;
-    size_t ln = (size_t)(mid - b->bill), sn = (size_t)(end - mid - 1);
-    if (mid == b->bill || ln >= sizeof b->lot || sn == 0 || sn >= sizeof b->seq)
-        return -1;
-    memcpy(b->lot, b->bill, ln);
-    b->lot[ln] = '\0';
-    memcpy(b->seq, mid + 1, sn);
-    b->seq[sn] = '\0';
-    for (const char *p = b->seq; *p; p++) {
-        if (*p < '0' || *p > '9')
-            return -1;
-    }
     return cmn_is_ident(b->lot, 64) ? 0 : -1;
 }
 

@@ -416,26 +416,7 @@ static void on_driver(void *data, int status, redisReply *rp)
     struct correct *c = a->extra;
     if (status != 0 || rp == NULL)
         return gw_api_fail(a, 503, "unavailable", "Redis is unavailable");
-    if (rp->type == REDIS_REPLY_STRING) {
-        /* The plate's copy of its driver: driver US version US ... US provider. */
-        char f[8][80];
-        int n = 0;
-        const char *s = rp->str;
-        memset(f, 0, sizeof f);
-        while (n < 8) {
-            const char *end = strchr(s, '\x1f');
-            size_t len = end ? (size_t)(end - s) : strlen(s);
-            snprintf(f[n], sizeof f[n], "%.*s", (int)(len < 79 ? len : 79), s);
-            n++;
-            if (end == NULL)
-                break;
-            s = end + 1;
-        }
-        if (n == 8 && strcmp(f[1], "0") != 0 && cmn_config_provider(a->conf->cfg, f[7]) != NULL) {
-            snprintf(c->driver, sizeof c->driver, "%.64s", f[0]);
-            snprintf(c->provider, sizeof c->provider, "%.64s", f[7]);
-        }
-    }
+    gw_plate_driver(a->conf, rp, c->driver, sizeof c->driver, c->provider, sizeof c->provider);
     char sid[120];
     snprintf(sid, sizeof sid, "%s~%s", a->lot_id, c->lookup == 'p' ? a->seq : "0");
     bill_to(c, c->lookup == 'p' ? c->cp.set : c->cq.set, sid);

@@ -27,6 +27,7 @@
 #include "events.h"
 #include "gw.h"
 #include "cmn/rargs.h"
+#include "api.h"
 #include "auth.h"
 #include "router.h"
 
@@ -537,8 +538,7 @@ static void drivers_route(gw_t *gw, cmn_httpd_req_t *req, const char *rest, size
     d->gw = gw;
     d->conf = conf;
     d->req = req;
-    snprintf(d->who, sizeof d->who, "%s\x1f%s\x1f%s", gw_role_name(who->role), who->scope,
-             who->name[0] ? who->name : gw_role_name(who->role));
+    gw_principal_who(who, d->who, sizeof d->who);
     if (gw->redis == NULL || !cmn_redis_ready(gw->redis))
         return fail(d, 503, "unavailable", "Redis is unavailable");
 

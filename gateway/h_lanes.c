@@ -486,25 +486,7 @@ static void on_y_driver(void *data, int status, redisReply *rp)
     struct reassign *r = a->extra;
     if (status != 0 || rp == NULL)
         return gw_api_fail(a, 503, "unavailable", "Redis is unavailable");
-    if (rp->type == REDIS_REPLY_STRING) {
-        char f[8][80];
-        int n = 0;
-        const char *s = rp->str;
-        memset(f, 0, sizeof f);
-        while (n < 8) {
-            const char *end = strchr(s, '\x1f');
-            size_t len = end ? (size_t)(end - s) : strlen(s);
-            snprintf(f[n], sizeof f[n], "%.*s", (int)(len < 79 ? len : 79), s);
-            n++;
-            if (end == NULL)
-                break;
-            s = end + 1;
-        }
-        if (n == 8 && strcmp(f[1], "0") != 0 && cmn_config_provider(a->conf->cfg, f[7]) != NULL) {
-            snprintf(r->driver, sizeof r->driver, "%.64s", f[0]);
-            snprintf(r->provider, sizeof r->provider, "%.64s", f[7]);
-        }
-    }
+    gw_plate_driver(a->conf, rp, r->driver, sizeof r->driver, r->provider, sizeof r->provider);
     char bid[120], sid[110];
     snprintf(sid, sizeof sid, "%s~%s", a->lot_id, r->seq_y);
     if (r->driver[0] != '\0') {

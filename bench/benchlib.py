@@ -560,12 +560,13 @@ http {
 
 
 def key_family(k):
-    """A key with its hash tag, session number and dates replaced: pk:{…}:s:N, pk:drv:{…}:unpaid."""
+    """A key with its hash tag, numbers (sessions, buckets) and dates replaced: pk:{…}:s:N,
+    pk:{…}:open:N, pk:{…}:idem:DAY:N, pk:drv:{…}:unpaid."""
     import re
     k = re.sub(r"\{[^}]*\}", "{…}", k)
-    k = re.sub(r":s:\d+", ":s:N", k)
     k = re.sub(r":idem:\d+", ":idem:DAY", k)
-    return re.sub(r":day:[0-9-]+", ":day:DATE", k)
+    k = re.sub(r":day:[0-9-]+", ":day:DATE", k)
+    return re.sub(r":\d+(?=:|$)", ":N", k)
 
 
 def families(redis, patterns):

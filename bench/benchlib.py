@@ -467,41 +467,34 @@ class StripeMock:
         return c["id"]
 
 
-class FaultProxy:
-    """tests/peers/fault_proxy.py in front of the mock; `delay_ms` is added after each answer,
-    by a plan of that many steps."""
+class DelayProxy:
+    """bench/delayproxy (build-bench/bench/delayproxy) in front of the mock: each answer handed on
+    `delay_ms` after it came, requests passed at once, one upstream connection per client
+    connection.  sample() returns what it saw since the previous sample (SIGUSR1): open
+    connections and how many of them had a request out and its answer not yet delivered
+    ("waiting": the requests in flight), sampled every 5 ms."""
 
-    def __init__(self, upstream_port):
-        self.port = free_port()
-        self.proc = register(subprocess.Popen(
-            [sys.executable, os.path.join(ROOT, "tests", "peers", "fault_proxy.py"),
-             "--port", str(self.port), "--upstream", "http://127.0.0.1:%d" % upstream_port],
-            stdout=subprocess.PIPE))
+    def __init__(self, exe, upstream_port, delay_ms):
+        self.delay_ms = delay_ms
+        self.cmd = [exe, "--port", "0", "--upstream-port", str(upstream_port), "--delay-ms",
+                    str(delay_ms)]
+        self.proc = register(subprocess.Popen(self.cmd, stdout=subprocess.PIPE, text=True))
         line = self.proc.stdout.readline()
-        self.proc.stdout.close()
-        if not line.startswith(b"listening"):
-            raise RuntimeError("fault_proxy.py did not start")
+        if not line.startswith("listening"):
+            raise RuntimeError("delayproxy did not start")
+        self.port = int(line.split()[1])
 
     @property
     def url(self):
         return "http://127.0.0.1:%d" % self.port
 
-    def delay_all(self, n, delay_ms):
-        self._call("POST", {"plan": [{"delay_ms": delay_ms} for _ in range(n)]})
-
-    def state(self):
-        return self._call("GET")
-
-    def _call(self, method, body=None):
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
-        try:
-            conn.request(method, "/_faults", body=json.dumps(body).encode() if body else None)
-            return json.loads(conn.getresponse().read())
-        finally:
-            conn.close()
+    def sample(self):
+        self.proc.send_signal(signal.SIGUSR1)
+        return json.loads(self.proc.stdout.readline())
 
     def stop(self):
         stop(self.proc)
+        self.proc.stdout.close()
 
 
 class Nginx:

@@ -77,6 +77,7 @@ typedef struct bill {
     unsigned slots_used;      /* of max_in_flight: provider requests in flight */
     unsigned preparing;       /* bills claimed, on their way to a provider request */
     unsigned claims_reserved; /* slots promised to due_claim calls in flight */
+    uint64_t provider_ns;     /* providers' latency, a moving average (0: none answered yet) */
     unsigned settle_io;       /* settlement stream reads, intakes and due claims in flight */
     bill_lot_t *lots;         /* cfg->nlots */
     size_t next_lot;          /* the lot served first by the next refill (fairness) */

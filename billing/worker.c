@@ -5,9 +5,10 @@
  *
  *   slots     billing.max_in_flight provider requests may be in flight, and settlement runs at
  *             max_in_flight / the provider's latency only if a slot is used again as soon as it
- *             frees.  A bill holds a slot only while its provider request is in flight; a
- *             quarter more bills are claimed and prepared ahead (bill_step, the payment
- *             reference), so that a freed slot goes at once to a bill waiting ready, with no
+ *             frees.  A bill holds a slot only while its provider request is in flight; more
+ *             bills are claimed and prepared ahead (bill_step, the payment reference), as many
+ *             as free in 25 ms at the provider's latency (a quarter of the slots to all of them,
+ *             ahead_of()), so that a freed slot goes at once to a bill waiting ready, with no
  *             Redis round trip in between (provider_call()).  Whatever frees a slot or a place
  *             ahead (an answer, a step that had nothing to do) or brings a bill (an intake) asks
  *             for a refill on the next loop turn; the causes of one turn (a burst of answers
@@ -265,6 +266,7 @@ struct charge_ctx {
     char refund_of[128]; /* CALL_REFUND: the charge to refund */
     long long refund_total; /* CALL_REFUND: the bill's amount (WeChat Pay asks for the total) */
     uint64_t queued_at;  /* when it began waiting for a slot (uv_now) */
+    uint64_t sent_ns;    /* when its provider request went out (uv_hrtime) */
     struct charge_ctx *next_ready;
 };
 
@@ -280,13 +282,42 @@ static unsigned ready_n;
 
 /* Slots.  A bill holds one of the max_in_flight slots only while its provider request is in
  * flight: max_in_flight bounds provider requests.  The Redis work around a request (bill_step,
- * the payment reference before; bill_result after) runs without a slot, and a few bills (a
- * quarter of the slots) are claimed and prepared ahead, so that a freed slot goes at once, with
- * no Redis round trip, to a bill waiting ready (see refill()). */
+ * the payment reference before; bill_result after) runs without a slot, and bills are claimed
+ * and prepared ahead, so that a freed slot goes at once, with no Redis round trip, to a bill
+ * waiting ready (see refill()).
+ * How many ahead: the slots that free in AHEAD_MS at the provider's recent latency (they free at
+ * max_in_flight / latency), a quarter of the slots at least and all of them at most.  A fixed
+ * quarter held 13 ms of work at 32 slots and 50 ms: a Redis or scheduling stall longer than that
+ * left slots empty (at 0.93 of the bound, the slots were short of a bill 3 to 11 % of the time
+ * on a busy machine, 2 % with twice as many ahead), and at a provider answering in 2 ms it held
+ * less than a round trip's worth.  A bill ready waits about AHEAD_MS for its slot whatever the
+ * latency (the floor makes it a quarter of the latency for slow providers, as before), far
+ * below READY_WAIT_MAX_MS. */
+#define AHEAD_MS 25
+
 static unsigned ahead_of(const bill_t *b)
 {
     unsigned max = (unsigned)b->cfg->billing.max_in_flight;
-    return max / 4 > 0 ? max / 4 : 1;
+    unsigned least = max / 4 > 0 ? max / 4 : 1;
+    if (b->provider_ns == 0)
+        return least; /* no answer yet */
+    uint64_t n = (uint64_t)max * AHEAD_MS * 1000000 / b->provider_ns + 1;
+    return n < least ? least : n > max ? max : (unsigned)n;
+}
+
+/* A provider answered (or failed to): its latency joins the moving average (weight 1/8). */
+static void provider_latency(struct charge_ctx *cc)
+{
+    bill_t *b = cc->b;
+    if (cc->sent_ns == 0)
+        return;
+    uint64_t ns = uv_hrtime() - cc->sent_ns;
+    if (b->provider_ns == 0)
+        b->provider_ns = ns > 0 ? ns : 1;
+    else
+        b->provider_ns = b->provider_ns - b->provider_ns / 8 + ns / 8;
+    if (b->provider_ns == 0)
+        b->provider_ns = 1;
 }
 
 static void prep_done(struct charge_ctx *cc)
@@ -525,6 +556,7 @@ static void record(struct charge_ctx *cc, const bill_outcome_t *o)
 
 static void on_outcome(void *data, const bill_outcome_t *o)
 {
+    provider_latency(data);
     slot_free(data);
     record(data, o);
 }
@@ -568,6 +600,7 @@ static void on_refund(void *data, const bill_outcome_t *o)
     bill_t *b = cc->b;
     static const char *const names[] = {"refunded", "alert", "transient", "alert", "alert"};
     int64_t now = bill_now(b);
+    provider_latency(cc);
     slot_free(cc);
     /* A refund is never "declined": anything but money moved or a fault is for a person. */
     const char *outcome = names[o->kind];
@@ -633,6 +666,7 @@ static void provider_go(struct charge_ctx *cc)
     int rc = CMN_EINVAL;
     cc->slot = 1;
     b->slots_used++;
+    cc->sent_ns = uv_hrtime();
     if (cc->call == CALL_REFUND) {
         if (p != NULL && p->kind == CMN_PROVIDER_STRIPE)
             rc = bill_stripe_refund(b, &cc->c, cc->refund_of, on_refund, cc);
@@ -654,6 +688,7 @@ static void provider_go(struct charge_ctx *cc)
     o.kind = BILL_OUT_ALERT;
     if (cc->call == CALL_REFUND) {
         snprintf(o.code, sizeof o.code, "refund_unsupported");
+        cc->sent_ns = 0; /* nothing was sent: no latency to learn */
         return on_refund(cc, &o);
     }
     if (cc->call == CALL_QUERY)
@@ -1124,7 +1159,7 @@ static void refill(bill_t *b)
 
     ready_run(b);
     /* Bills with a slot, bills prepared or ready for one, and claims asked for: at most the
-     * slots and a quarter more. */
+     * slots and the bills ahead. */
     unsigned budget = max + ahead_of(b);
     unsigned used = b->slots_used + b->preparing + ready_n + b->claims_reserved;
     unsigned room = used < budget ? budget - used : 0;

@@ -1,9 +1,15 @@
--- Shared by every gateway script (prepended at build time, after the #!lua shebang).
+-- Shared by every script: the head of the Redis Functions library (cmake/EmbedLua.cmake), run
+-- once when the library is loaded, not on every call.  Each script is a function of the library
+-- whose callback first calls call_begin (at the end of this file).
 -- Records are strings of fields joined by the unit separator \31 (plates, ids and display texts
 -- never contain it).  An answer is the tuple
 --   decision, reason, match, session_id, bill_id, amount, currency, display
 -- stored as it was first given, so a replay renders byte for byte the same JSON.
 local US = '\31'
+
+-- The keys and arguments of the running call (set by call_begin): the library's code reads them
+-- as the scripts read the globals KEYS and ARGV (a library may not have globals).
+local KEYS, ARGV
 
 local function split(s)
   local out, i = {}, 1
@@ -45,7 +51,7 @@ end
 -- the AOF).  A table never shrinks.  Strings are few here: Lua interns each one it makes.
 local LH_BASE, LH_MAX = 16, 96
 
--- States read in this run of the script, by f (every change goes through them).
+-- States read in this call, by f (every change goes through them; reset by call_begin).
 local lh_states = {}
 
 -- Reads the states of tables of the lot at once (fs: their field prefixes).
@@ -480,4 +486,15 @@ end
 local function money_adjust(day_key, rec, delta)
   redis.call('HINCRBY', day_key, 'billed', delta)
   redis.call('HINCRBY', day_key, redis.call('HGET', rec, 'mb'), delta)
+end
+
+-- Starts a call of one of the library's functions.  The library's upvalues outlive the call, so
+-- whatever a call keeps in them is reset here: the tables' states (another call may have split a
+-- table since) and the dictionary names (they are a lot's: the next call may be another lot's).
+-- Everything else at the library's level is constant (US, LH_BASE, LH_MAX, IDEM_REASONS,
+-- IDEM_REASON_OF, FOLD, default_lib's ARREARS_UNPAID) or a function.
+local function call_begin(keys, args)
+  KEYS, ARGV = keys, args
+  lh_states = {}
+  dict_names = {}
 end

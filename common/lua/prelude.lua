@@ -81,13 +81,16 @@ local function lh_open(prefix, f)
   return st
 end
 
+-- Numbers are written into keys and arguments with string.format('%d'): `..` and tostring()
+-- format a number with '%.14g', and redis.call() one given as a number with '%.17g', both of which
+-- cost far more than an integer's digits (they are the same digits for the integers here).
 local function lh_bucket(base, st, h)
   local n = LH_BASE * 2 ^ st.level
   local b = h % n
   if b < st.split then
     b = h % (2 * n)
   end
-  return base .. ':' .. b
+  return string.format('%s:%d', base, b)
 end
 
 -- A record was added to `bucket`: split the bucket at the pointer if that one is too full.
@@ -221,9 +224,9 @@ local function idem_store(key, f, bh, answer, ttl, ctx)
   local bucket = lh_bucket(key, st, idem_hash(f))
   local added = redis.call('HSET', bucket, f, bh .. idem_pack(answer, ctx))
   if added == 1 or st.new then
-    if redis.call('TTL', bucket) < 0 then
-      redis.call('EXPIRE', bucket, ttl)
-    end
+    -- NX: only a bucket without an expiry gets one (a new bucket; one made by a split has its
+    -- parent's), in one call where TTL then EXPIRE took two.
+    redis.call('EXPIRE', bucket, string.format('%d', ttl), 'NX')
     lh_grow(prefix, key, st, bucket, idem_hash, true)
   end
 end
@@ -286,7 +289,7 @@ end
 -- open sessions is pk:{L}:meta `occ`.
 local function open_slot(prefix, seq)
   local n = tonumber(seq)
-  return prefix .. 'open:' .. math.floor(n / 64), tostring(n % 64)
+  return string.format('%sopen:%d', prefix, math.floor(n / 64)), string.format('%d', n % 64)
 end
 
 -- The lot's dictionary of lanes, classes, tariff versions and flags (meta `d>name` -> code,
@@ -353,8 +356,9 @@ local function open_unpack(prefix, v)
     fold = plate_fold(plate)
   end
   if not (dict_names[c1] and dict_names[c2] and dict_names[c3] and dict_names[c4]) then
-    local v = redis.call('HMGET', prefix .. 'meta', 'd<' .. c1, 'd<' .. c2, 'd<' .. c3,
-                         'd<' .. c4)
+    local v = redis.call('HMGET', prefix .. 'meta', string.format('d<%d', c1),
+                         string.format('d<%d', c2), string.format('d<%d', c3),
+                         string.format('d<%d', c4))
     dict_names[c1], dict_names[c2], dict_names[c3], dict_names[c4] = v[1], v[2], v[3], v[4]
   end
   return table.concat({plate, string.format('%d', ts), dict_names[c1] or '',
@@ -398,7 +402,7 @@ local function open_put(prefix, seq, rec)
   end
   local key, field = open_slot(prefix, seq)
   if redis.call('HSET', key, field, open_pack(prefix, rec, f)) == 1 then
-    return redis.call('HINCRBY', prefix .. 'meta', 'occ', 1)
+    return redis.call('HINCRBY', prefix .. 'meta', 'occ', '1')
   end
   return tonumber(redis.call('HGET', prefix .. 'meta', 'occ'))
 end
@@ -406,7 +410,7 @@ end
 local function open_del(prefix, seq)
   local key, field = open_slot(prefix, seq)
   if redis.call('HDEL', key, field) == 1 then
-    redis.call('HINCRBY', prefix .. 'meta', 'occ', -1)
+    redis.call('HINCRBY', prefix .. 'meta', 'occ', '-1')
   end
 end
 
@@ -414,13 +418,15 @@ local function occupancy(prefix)
   return tonumber(redis.call('HGET', prefix .. 'meta', 'occ') or '0')
 end
 
--- Bumps the counters of a lot-day: ARGV-style list "field=delta,field=delta".
+-- Bumps the counters of a lot-day: ARGV-style list "field=delta,field=delta".  The deltas go to
+-- HINCRBY as written: the callers write them as integers ('%d'), which is what tonumber() then
+-- redis.call() would have sent.
 local function count(day_key, list)
   if list == '' then
     return
   end
   for field, delta in string.gmatch(list, '([^=,]+)=(%-?%d+)') do
-    redis.call('HINCRBY', day_key, field, tonumber(delta))
+    redis.call('HINCRBY', day_key, field, delta)
   end
 end
 

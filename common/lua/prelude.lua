@@ -54,15 +54,24 @@ local LH_BASE, LH_MAX = 16, 96
 -- States read in this call, by f (every change goes through them; reset by call_begin).
 local lh_states = {}
 
--- Reads the states of tables of the lot at once (fs: their field prefixes).
-local function lh_preload(prefix, fs)
+-- Reads the states of tables of the lot at once (fs: their field prefixes, the first n of fs, all
+-- by default; the fields after them are other fields of the meta hash read along).  Returns what
+-- HMGET answered.
+local function lh_preload(prefix, fs, n)
   local v = redis.call('HMGET', prefix .. 'meta', unpack(fs))
-  for i, f in ipairs(fs) do
-    local n = tonumber(v[i])
-    lh_states[f] = n and {f = f, level = math.floor(n / 4294967296), split = n % 4294967296,
+  for i = 1, n or #fs do
+    local f, x = fs[i], tonumber(v[i])
+    lh_states[f] = x and {f = f, level = math.floor(x / 4294967296), split = x % 4294967296,
                           new = false} or false
   end
+  return v
 end
+
+-- Values read or written in this call (reset by call_begin), so that a call reads each once: the
+-- number of open sessions of a lot, by prefix (occupancy, open_put, open_del, idem_check), and a
+-- fold index entry, by prefix .. fold key (false: none; fold_seqs, fold_add, fold_remove).  Every
+-- write of those goes through these functions.
+local occ_of, fold_of = {}, {}
 
 local function lh_load(prefix, f)
   if lh_states[f] == nil then
@@ -192,7 +201,9 @@ local function idem_check(first, last, f, bh, ctx)
   for i = first, last do
     fs[#fs + 1] = KEYS[i]
   end
-  lh_preload(prefix, fs)
+  local n = #fs
+  fs[n + 1] = 'occ' -- and the number of open sessions (occupancy)
+  occ_of[prefix] = tonumber(lh_preload(prefix, fs, n)[n + 1] or '0')
   for i = first, last do
     local st = lh_states[KEYS[i]]
     local v = st and redis.call('HGET', lh_bucket(KEYS[i], st, h), f)
@@ -235,8 +246,12 @@ end
 -- a linear hash table pk:{L}:fold:<n> (state in pk:{L}:meta `fold`).
 local function fold_seqs(prefix, fold)
   local out = {}
-  local st = lh_load(prefix, 'fold')
-  local v = st and redis.call('HGET', lh_bucket(prefix .. 'fold', st, str_hash(fold)), fold)
+  local v = fold_of[prefix .. fold]
+  if v == nil then
+    local st = lh_load(prefix, 'fold')
+    v = st and redis.call('HGET', lh_bucket(prefix .. 'fold', st, str_hash(fold)), fold) or false
+    fold_of[prefix .. fold] = v
+  end
   if v then
     for seq in string.gmatch(v, '%S+') do
       out[#out + 1] = seq
@@ -248,10 +263,15 @@ end
 local function fold_add(prefix, fold, seq)
   local st = lh_open(prefix, 'fold')
   local key = lh_bucket(prefix .. 'fold', st, str_hash(fold))
-  local v = redis.call('HGET', key, fold)
+  local v = fold_of[prefix .. fold]
+  if v == nil then
+    v = redis.call('HGET', key, fold)
+  end
   if v then
-    redis.call('HSET', key, fold, v .. ' ' .. seq)
+    fold_of[prefix .. fold] = v .. ' ' .. seq
+    redis.call('HSET', key, fold, fold_of[prefix .. fold])
   else
+    fold_of[prefix .. fold] = seq
     redis.call('HSET', key, fold, seq)
     lh_grow(prefix, prefix .. 'fold', st, key, str_hash, false)
   end
@@ -263,8 +283,12 @@ local function fold_remove(prefix, fold, seq)
     return
   end
   local key = lh_bucket(prefix .. 'fold', st, str_hash(fold))
-  local v = redis.call('HGET', key, fold)
+  local v = fold_of[prefix .. fold]
+  if v == nil then
+    v = redis.call('HGET', key, fold)
+  end
   if v == seq then
+    fold_of[prefix .. fold] = false
     redis.call('HDEL', key, fold)
   elseif v then
     local left = {}
@@ -273,7 +297,8 @@ local function fold_remove(prefix, fold, seq)
         left[#left + 1] = s
       end
     end
-    redis.call('HSET', key, fold, table.concat(left, ' '))
+    fold_of[prefix .. fold] = table.concat(left, ' ')
+    redis.call('HSET', key, fold, fold_of[prefix .. fold])
   end
 end
 
@@ -402,7 +427,8 @@ local function open_put(prefix, seq, rec)
   end
   local key, field = open_slot(prefix, seq)
   if redis.call('HSET', key, field, open_pack(prefix, rec, f)) == 1 then
-    return redis.call('HINCRBY', prefix .. 'meta', 'occ', '1')
+    occ_of[prefix] = redis.call('HINCRBY', prefix .. 'meta', 'occ', '1')
+    return occ_of[prefix]
   end
   return tonumber(redis.call('HGET', prefix .. 'meta', 'occ'))
 end
@@ -410,12 +436,15 @@ end
 local function open_del(prefix, seq)
   local key, field = open_slot(prefix, seq)
   if redis.call('HDEL', key, field) == 1 then
-    redis.call('HINCRBY', prefix .. 'meta', 'occ', '-1')
+    occ_of[prefix] = redis.call('HINCRBY', prefix .. 'meta', 'occ', '-1')
   end
 end
 
 local function occupancy(prefix)
-  return tonumber(redis.call('HGET', prefix .. 'meta', 'occ') or '0')
+  if occ_of[prefix] == nil then
+    occ_of[prefix] = tonumber(redis.call('HGET', prefix .. 'meta', 'occ') or '0')
+  end
+  return occ_of[prefix]
 end
 
 -- Bumps the counters of a lot-day: ARGV-style list "field=delta,field=delta".  The deltas go to
@@ -496,11 +525,13 @@ end
 
 -- Starts a call of one of the library's functions.  The library's upvalues outlive the call, so
 -- whatever a call keeps in them is reset here: the tables' states (another call may have split a
--- table since) and the dictionary names (they are a lot's: the next call may be another lot's).
+-- table since), the values read (occ_of, fold_of: another call may have changed them) and the
+-- dictionary names (they are a lot's: the next call may be another lot's).
 -- Everything else at the library's level is constant (US, LH_BASE, LH_MAX, IDEM_REASONS,
 -- IDEM_REASON_OF, FOLD, default_lib's ARREARS_UNPAID) or a function.
 local function call_begin(keys, args)
   KEYS, ARGV = keys, args
   lh_states = {}
+  occ_of, fold_of = {}, {}
   dict_names = {}
 end

@@ -24,4 +24,5 @@ if applied == 1 then
   redis.call('HSET', key, 'updated_at', ARGV[3])
   redis.call('HINCRBY', key, 'ver', '1')
 end
-return {'ok', snapshot(key), redis.call('HGET', key, 'plates') or '', applied}
+local snap, plates = snapshot_plates(key)
+return {'ok', snap, plates, applied}

@@ -14,11 +14,11 @@ connection, each followed by a short pause so that what the gateway sends to Red
 (the driver update of a billed exit) is counted with the event, under `redis-cli MONITOR` (which
 names every command the gateway sends, and every command run inside its scripts) and with `INFO
 stats` `total_reads_processed` (Redis reads once per round trip when events do not overlap).
-Scripts are named by the SHA1 of the text the build embeds (<build>/common/lua_scripts.c).
+Scripts are functions of one Redis Functions library (FCALL <script>_<hash>), named by the table
+the build embeds (<build>/common/lua_scripts.c).
 bench/run uses the same functions (section 2 of bench/RESULTS.md); this file runs them alone.
 """
 import argparse
-import hashlib
 import http.client
 import json
 import os
@@ -32,17 +32,11 @@ import benchlib as B  # noqa: E402
 
 
 def script_names(build_dir):
-    """SHA1 -> name of the scripts the programs load, from the generated lua_scripts.c (the exact
-    text they send to SCRIPT LOAD)."""
-    out = {}
+    """Function -> name of the scripts the programs call (FCALL <function>), from the table of the
+    generated lua_scripts.c ({"<name>", "<name>_<hash>"})."""
     with open(os.path.join(build_dir, "common", "lua_scripts.c"), encoding="utf-8") as f:
         text = f.read()
-    for m in re.finditer(r"static const char script_(\w+)\[\] =\s*((?:\"(?:[^\"\\]|\\.)*\"\s*)+);",
-                         text):
-        src = "".join(re.sub(r"\\(.)", lambda x: "\n" if x.group(1) == "n" else x.group(1), lit)
-                      for lit in re.findall(r"\"((?:[^\"\\]|\\.)*)\"", m.group(2)))
-        out[hashlib.sha1(src.encode()).hexdigest()] = m.group(1)
-    return out
+    return {fn: name for name, fn in re.findall(r'\{"(\w+)", "(\w+)"\}', text)}
 
 
 MON_RE = re.compile(r'^(\d+\.\d+) \[\d+ ([^\]]+)\] "([^"]+)"(?: "([^"]*)")?')
@@ -50,7 +44,7 @@ MON_RE = re.compile(r'^(\d+\.\d+) \[\d+ ([^\]]+)\] "([^"]+)"(?: "([^"]*)")?')
 
 def parse_monitor(path, shas):
     """Commands seen by MONITOR, by phase (ECHO bench-phase:<name> markers):
-    {phase: {"top": {command: n}, "lua": {command: n}}}; EVALSHA is named by its script."""
+    {phase: {"top": {command: n}, "lua": {command: n}}}; FCALL is named by its script."""
     phases = {}
     cur = None
     with open(path, encoding="utf-8", errors="replace") as f:
@@ -69,8 +63,8 @@ def parse_monitor(path, shas):
                 cur["lua"][cmd] = cur["lua"].get(cmd, 0) + 1
             else:
                 name = cmd
-                if cmd == "EVALSHA":
-                    name = "EVALSHA " + shas.get(arg, "sha " + (arg or "?")[:8])
+                if cmd == "FCALL":
+                    name = "FCALL " + shas.get(arg, arg or "?")
                 cur["top"][name] = cur["top"].get(name, 0) + 1
     return phases
 

@@ -143,9 +143,7 @@ int main(int argc, char **argv)
         return 1;
     }
     for (int i = 0; i < BILL_LUA_COUNT; i++) {
-        const char *src = cmn_lua_source(bill_script_names[i]);
-        if (src == NULL ||
-            (bill.scripts[i] = cmn_redis_script_add(bill.redis, bill_script_names[i], src)) < 0) {
+        if ((bill.scripts[i] = cmn_lua_register(bill.redis, bill_script_names[i])) < 0) {
             fprintf(stderr, "billing: script %s is missing\n", bill_script_names[i]);
             return 1;
         }

@@ -345,8 +345,7 @@ int main(int argc, char **argv)
         return 1;
     }
     for (int i = 0; i < GW_LUA_COUNT; i++) {
-        const char *src = cmn_lua_source(script_names[i]);
-        if (src == NULL || (gw.scripts[i] = cmn_redis_script_add(gw.redis, script_names[i], src)) < 0) {
+        if ((gw.scripts[i] = cmn_lua_register(gw.redis, script_names[i])) < 0) {
             fprintf(stderr, "gateway: script %s is missing\n", script_names[i]);
             return 1;
         }

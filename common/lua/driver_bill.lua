@@ -9,7 +9,7 @@ if redis.call('EXISTS', key) == 0 then
   return {'unknown'}
 end
 if KEYS[4] then
-  redis.call('ZADD', KEYS[4], 'NX', tonumber(ARGV[3]), ARGV[1])
+  redis.call('ZADD', KEYS[4], 'NX', ARGV[3], ARGV[1])
 end
 -- A bill already settled (billing got there first) is not owed again.
 local applied = 0
@@ -17,9 +17,12 @@ if redis.call('SISMEMBER', KEYS[3], ARGV[1] .. ':settled') == 0 then
   applied = redis.call('HSETNX', KEYS[2], ARGV[1], ARGV[2])
 end
 if applied == 1 then
-  redis.call('HINCRBY', key, 'unpaid_count', 1)
-  redis.call('HINCRBY', key, 'unpaid_amount', tonumber(ARGV[2]))
+  -- Numbers as the gateway and billing write them (integers, '%d'): what tonumber() then
+  -- redis.call() would have sent.
+  redis.call('HINCRBY', key, 'unpaid_count', '1')
+  redis.call('HINCRBY', key, 'unpaid_amount', ARGV[2])
   redis.call('HSET', key, 'updated_at', ARGV[3])
-  redis.call('HINCRBY', key, 'ver', 1)
+  redis.call('HINCRBY', key, 'ver', '1')
 end
-return {'ok', snapshot(key), redis.call('HGET', key, 'plates') or '', applied}
+local snap, plates = snapshot_plates(key)
+return {'ok', snap, plates, applied}

@@ -13,6 +13,18 @@ local function snapshot(key)
   return table.concat(d, US)
 end
 
+-- The snapshot, then the driver's plates ('' for none), in one read.
+local function snapshot_plates(key)
+  local d = redis.call('HMGET', key, 'id', 'ver', 'score', 'suspended', 'eligibility',
+                       'unpaid_count', 'unpaid_amount', 'provider', 'plates')
+  local plates = d[9] or ''
+  d[9] = nil
+  for i = 1, 8 do
+    d[i] = d[i] or ''
+  end
+  return table.concat(d, US), plates
+end
+
 -- Driver events are applied once each: the set of (bill, event) already applied.
 local function once(applied_key, bill, event)
   return redis.call('SADD', applied_key, bill .. ':' .. event) == 1

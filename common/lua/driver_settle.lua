@@ -10,7 +10,8 @@ if redis.call('EXISTS', key) == 0 then
   return {'unknown'}
 end
 if not once(KEYS[4], ARGV[1], 'settled') then
-  return {'again', snapshot(key), redis.call('HGET', key, 'plates') or ''}
+  local snap, plates = snapshot_plates(key)
+  return {'again', snap, plates}
 end
 local amount = redis.call('HGET', KEYS[2], ARGV[1])
 if amount then
@@ -34,4 +35,5 @@ credit_history(KEYS[5], {at = tonumber(ARGV[3]), cause = ARGV[2], bill = ARGV[1]
                          score = score, restored = restored == 1})
 redis.call('HSET', key, 'updated_at', ARGV[3])
 redis.call('HINCRBY', key, 'ver', 1)
-return {'ok', snapshot(key), redis.call('HGET', key, 'plates') or '', restored}
+local snap, plates = snapshot_plates(key)
+return {'ok', snap, plates, restored}

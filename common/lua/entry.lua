@@ -103,7 +103,7 @@ if mode == 'normal' and occupancy(P) >= tonumber(ARGV[10]) then
   return finish(answer('hold', 'lot_full', '', ARGV[19]), counters .. 'hold:lot_full=1')
 end
 
-local seq = tostring(redis.call('HINCRBY', KEYS[4], 'seq', 1))
+local seq = string.format('%d', redis.call('HINCRBY', KEYS[4], 'seq', '1'))
 local flags = ''
 if mode == 'pass' then
   flags = 'p'

@@ -13,11 +13,26 @@
 --                 a session is made from the exit alone, then closed or held
 --          none   nothing but the answer (hold no_entry_record, unreadable, ...)
 local P = lot_prefix(KEYS[1])
-local seen = idem_check(8, #KEYS, ARGV[1], ARGV[2])
+local outcome, seq, expected = ARGV[3], ARGV[4], ARGV[5]
+
+-- The idempotency record.  An outcome on a session (close, hold, synthetic_*: they carry the seq
+-- exit_lookup gave) comes right after exit_lookup of the same request found no record in any of
+-- the day tables.  A record made since was made by another commit of the same event that ran
+-- between the two calls, in the table of the day of its gateway's clock at that moment: a day
+-- from the lookup's to this call's, i.e. today's, or yesterday's when the day turned between the
+-- calls (KEYS 8 and 9, from the gateway's clock when it sent this call).  The older tables have
+-- not gained it: their days ended before the lookup (the gateways' clocks agree to well within a
+-- day; with a clock that far off, reading all of them would miss the record in a later day's
+-- table just the same).  So only those two are read again.  An outcome 'none' may come without a
+-- lookup (an unreadable plate): every table is read.
+local last = #KEYS
+if outcome ~= 'none' and last > 9 then
+  last = 9
+end
+local seen = idem_check(8, last, ARGV[1], ARGV[2])
 if seen then
   return seen
 end
-local outcome, seq, expected = ARGV[3], ARGV[4], ARGV[5]
 
 if outcome == 'close' or outcome == 'hold' then
   local rec = open_get(P, seq)
@@ -37,25 +52,21 @@ local function field(name)
 end
 
 local function record()
-  local args = {'HSET', KEYS[7]}
-  for i = 14, #ARGV do
-    args[#args + 1] = ARGV[i]
-  end
-  args[#args + 1] = 'status'
-  args[#args + 1] = ARGV[7]
-  redis.call(unpack(args))
+  -- The fields go to HSET straight from ARGV rather than through a copy (the explanation alone is
+  -- about a kilobyte), followed by the status, which is put at the end of ARGV for the call and
+  -- taken off again.
+  local n = #ARGV
+  ARGV[n + 1], ARGV[n + 2] = 'status', ARGV[7]
+  redis.call('HSET', KEYS[7], unpack(ARGV, 14, n + 2))
+  ARGV[n + 1], ARGV[n + 2] = nil, nil
   if ARGV[7] ~= 'pending' then
-    redis.call('EXPIRE', KEYS[7], tonumber(ARGV[11]))
+    redis.call('EXPIRE', KEYS[7], ARGV[11]) -- an integer ('%d'), as tonumber() would send it
   else
     -- A bill: billed and owed from now, in the lot-day of its exit.
     money_new(KEYS[4], KEYS[7], 'outstanding', tonumber(field('amount') or '0'), true)
   end
   if ARGV[13] ~= '' then
-    local x = {'XADD', KEYS[5], '*'}
-    for _, v in ipairs(split(ARGV[13])) do
-      x[#x + 1] = v
-    end
-    redis.call(unpack(x))
+    redis.call('XADD', KEYS[5], '*', unpack(split(ARGV[13])))
   end
 end
 
@@ -63,8 +74,8 @@ if outcome == 'close' then
   local s = parse_session(expected)
   -- The stay, for the lot-day's average (an exit timed before its entry is a stay of 0).
   local stay = tonumber(field('exit') or '0') - tonumber(s.entry or '0')
-  redis.call('HINCRBY', KEYS[4], 'stays', 1)
-  redis.call('HINCRBY', KEYS[4], 'stay_s', stay > 0 and stay or 0)
+  redis.call('HINCRBY', KEYS[4], 'stays', '1')
+  redis.call('HINCRBY', KEYS[4], 'stay_s', string.format('%d', stay > 0 and stay or 0))
   open_del(P, seq)
   redis.call('HDEL', KEYS[3], seq)
   fold_remove(P, s.fold, seq)
@@ -81,14 +92,16 @@ elseif outcome == 'synthetic_hold' then
 end
 
 if ARGV[12] ~= '' then
-  local x = {'XADD', KEYS[6], 'MAXLEN', '~', '100000', '*', 'kind', ARGV[12]}
-  for i = 14, #ARGV do
-    x[#x + 1] = ARGV[i]
-  end
-  redis.call(unpack(x))
+  redis.call('XADD', KEYS[6], 'MAXLEN', '~', '100000', '*', 'kind', ARGV[12], unpack(ARGV, 14))
 end
 -- `billed` is counted with the bill's bucket above, from the record's amount, so that both
--- sides of the lot-day's identity come from one number.
-count(KEYS[4], (string.gsub(ARGV[9], 'billed=%-?%d+', 'billed=0')))
+-- sides of the lot-day's identity come from one number.  When record() counted it (a bill), the
+-- counters' `billed` would add 0 to a field that exists: left out.  Otherwise it adds 0 as before
+-- (which makes the field when it is missing).
+local billed = 'billed=0'
+if ARGV[7] == 'pending' and (outcome == 'close' or outcome == 'synthetic_close') then
+  billed = ''
+end
+count(KEYS[4], (string.gsub(ARGV[9], 'billed=%-?%d+', billed)))
 idem_store(KEYS[8], ARGV[1], ARGV[2], ARGV[6], tonumber(ARGV[10]))
 return {'ok', ARGV[6]}

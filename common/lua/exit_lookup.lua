@@ -18,20 +18,25 @@ if seen then
 end
 local plate, fold, level = ARGV[3], ARGV[4], ARGV[5]
 
-local function found(kind, seq, rec)
-  local s = parse_session(rec)
+local function has_pass(p)
+  if redis.call('SISMEMBER', KEYS[7], p) == 1 then
+    return true
+  end
+  local v = redis.call('HGET', KEYS[6], p)
+  local from, to = string.match(v or '', '^([^|]*)|([^|]*)$')
+  return from ~= nil and from <= ARGV[8] and ARGV[8] <= to
+end
+
+-- s: rec parsed.
+local function found(kind, seq, rec, s)
   local tariff = ''
   if s.tver ~= ARGV[6] then
     tariff = redis.call('HGET', KEYS[4], s.tver) or ''
   end
+  -- The session's plate, then the read's unless it is the same (an exact match).
   local pass = 0
-  for _, p in ipairs({s.plate, plate}) do
-    local v = redis.call('HGET', KEYS[6], p)
-    local from, to = string.match(v or '', '^([^|]*)|([^|]*)$')
-    if redis.call('SISMEMBER', KEYS[7], p) == 1 or
-       (from ~= nil and from <= ARGV[8] and ARGV[8] <= to) then
-      pass = 1
-    end
+  if has_pass(s.plate) or (plate ~= s.plate and has_pass(plate)) then
+    pass = 1
   end
   return {'match', kind, seq, rec, redis.call('HGET', KEYS[3], seq) or '', tariff, pass}
 end
@@ -40,10 +45,11 @@ local bucket = {}
 for _, seq in ipairs(fold_seqs(P, fold)) do
   local rec = open_get(P, seq)
   if rec then
-    if parse_session(rec).plate == plate then
-      return found('exact', seq, rec)
+    local s = parse_session(rec)
+    if s.plate == plate then
+      return found('exact', seq, rec, s)
     end
-    bucket[#bucket + 1] = {seq, rec}
+    bucket[#bucket + 1] = {seq, rec, s}
   end
 end
 
@@ -53,8 +59,9 @@ if level ~= 'exact' then
     local cplate, cfold = ARGV[10 + 2 * i], ARGV[11 + 2 * i]
     for _, seq in ipairs(fold_seqs(P, cfold)) do
       local rec = open_get(P, seq)
-      if rec and parse_session(rec).plate == cplate then
-        return found('candidate', seq, rec)
+      local s = rec and parse_session(rec)
+      if s and s.plate == cplate then
+        return found('candidate', seq, rec, s)
       end
     end
   end
@@ -65,13 +72,13 @@ end
 local why = 'no_match'
 if level == 'fuzzy' then
   if #bucket == 1 then
-    return found('fuzzy', bucket[1][1], bucket[1][2])
+    return found('fuzzy', bucket[1][1], bucket[1][2], bucket[1][3])
   elseif #bucket > 1 then
     why = 'ambiguous'
   end
 end
 local reserved = ''
 if ARGV[7] == '1' then
-  reserved = tostring(redis.call('HINCRBY', KEYS[5], 'seq', 1))
+  reserved = string.format('%d', redis.call('HINCRBY', KEYS[5], 'seq', '1'))
 end
 return {'none', why, reserved}

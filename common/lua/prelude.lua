@@ -1,9 +1,15 @@
--- Shared by every gateway script (prepended at build time, after the #!lua shebang).
+-- Shared by every script: the head of the Redis Functions library (cmake/EmbedLua.cmake), run
+-- once when the library is loaded, not on every call.  Each script is a function of the library
+-- whose callback first calls call_begin (at the end of this file).
 -- Records are strings of fields joined by the unit separator \31 (plates, ids and display texts
 -- never contain it).  An answer is the tuple
 --   decision, reason, match, session_id, bill_id, amount, currency, display
 -- stored as it was first given, so a replay renders byte for byte the same JSON.
 local US = '\31'
+
+-- The keys and arguments of the running call (set by call_begin): the library's code reads them
+-- as the scripts read the globals KEYS and ARGV (a library may not have globals).
+local KEYS, ARGV
 
 local function split(s)
   local out, i = {}, 1
@@ -45,18 +51,27 @@ end
 -- the AOF).  A table never shrinks.  Strings are few here: Lua interns each one it makes.
 local LH_BASE, LH_MAX = 16, 96
 
--- States read in this run of the script, by f (every change goes through them).
+-- States read in this call, by f (every change goes through them; reset by call_begin).
 local lh_states = {}
 
--- Reads the states of tables of the lot at once (fs: their field prefixes).
-local function lh_preload(prefix, fs)
+-- Reads the states of tables of the lot at once (fs: their field prefixes, the first n of fs, all
+-- by default; the fields after them are other fields of the meta hash read along).  Returns what
+-- HMGET answered.
+local function lh_preload(prefix, fs, n)
   local v = redis.call('HMGET', prefix .. 'meta', unpack(fs))
-  for i, f in ipairs(fs) do
-    local n = tonumber(v[i])
-    lh_states[f] = n and {f = f, level = math.floor(n / 4294967296), split = n % 4294967296,
+  for i = 1, n or #fs do
+    local f, x = fs[i], tonumber(v[i])
+    lh_states[f] = x and {f = f, level = math.floor(x / 4294967296), split = x % 4294967296,
                           new = false} or false
   end
+  return v
 end
+
+-- Values read or written in this call (reset by call_begin), so that a call reads each once: the
+-- number of open sessions of a lot, by prefix (occupancy, open_put, open_del, idem_check), and a
+-- fold index entry, by prefix .. fold key (false: none; fold_seqs, fold_add, fold_remove).  Every
+-- write of those goes through these functions.
+local occ_of, fold_of = {}, {}
 
 local function lh_load(prefix, f)
   if lh_states[f] == nil then
@@ -75,13 +90,16 @@ local function lh_open(prefix, f)
   return st
 end
 
+-- Numbers are written into keys and arguments with string.format('%d'): `..` and tostring()
+-- format a number with '%.14g', and redis.call() one given as a number with '%.17g', both of which
+-- cost far more than an integer's digits (they are the same digits for the integers here).
 local function lh_bucket(base, st, h)
   local n = LH_BASE * 2 ^ st.level
   local b = h % n
   if b < st.split then
     b = h % (2 * n)
   end
-  return base .. ':' .. b
+  return string.format('%s:%d', base, b)
 end
 
 -- A record was added to `bucket`: split the bucket at the pointer if that one is too full.
@@ -183,7 +201,9 @@ local function idem_check(first, last, f, bh, ctx)
   for i = first, last do
     fs[#fs + 1] = KEYS[i]
   end
-  lh_preload(prefix, fs)
+  local n = #fs
+  fs[n + 1] = 'occ' -- and the number of open sessions (occupancy)
+  occ_of[prefix] = tonumber(lh_preload(prefix, fs, n)[n + 1] or '0')
   for i = first, last do
     local st = lh_states[KEYS[i]]
     local v = st and redis.call('HGET', lh_bucket(KEYS[i], st, h), f)
@@ -215,9 +235,9 @@ local function idem_store(key, f, bh, answer, ttl, ctx)
   local bucket = lh_bucket(key, st, idem_hash(f))
   local added = redis.call('HSET', bucket, f, bh .. idem_pack(answer, ctx))
   if added == 1 or st.new then
-    if redis.call('TTL', bucket) < 0 then
-      redis.call('EXPIRE', bucket, ttl)
-    end
+    -- NX: only a bucket without an expiry gets one (a new bucket; one made by a split has its
+    -- parent's), in one call where TTL then EXPIRE took two.
+    redis.call('EXPIRE', bucket, string.format('%d', ttl), 'NX')
     lh_grow(prefix, key, st, bucket, idem_hash, true)
   end
 end
@@ -226,8 +246,12 @@ end
 -- a linear hash table pk:{L}:fold:<n> (state in pk:{L}:meta `fold`).
 local function fold_seqs(prefix, fold)
   local out = {}
-  local st = lh_load(prefix, 'fold')
-  local v = st and redis.call('HGET', lh_bucket(prefix .. 'fold', st, str_hash(fold)), fold)
+  local v = fold_of[prefix .. fold]
+  if v == nil then
+    local st = lh_load(prefix, 'fold')
+    v = st and redis.call('HGET', lh_bucket(prefix .. 'fold', st, str_hash(fold)), fold) or false
+    fold_of[prefix .. fold] = v
+  end
   if v then
     for seq in string.gmatch(v, '%S+') do
       out[#out + 1] = seq
@@ -239,10 +263,15 @@ end
 local function fold_add(prefix, fold, seq)
   local st = lh_open(prefix, 'fold')
   local key = lh_bucket(prefix .. 'fold', st, str_hash(fold))
-  local v = redis.call('HGET', key, fold)
+  local v = fold_of[prefix .. fold]
+  if v == nil then
+    v = redis.call('HGET', key, fold)
+  end
   if v then
-    redis.call('HSET', key, fold, v .. ' ' .. seq)
+    fold_of[prefix .. fold] = v .. ' ' .. seq
+    redis.call('HSET', key, fold, fold_of[prefix .. fold])
   else
+    fold_of[prefix .. fold] = seq
     redis.call('HSET', key, fold, seq)
     lh_grow(prefix, prefix .. 'fold', st, key, str_hash, false)
   end
@@ -254,8 +283,12 @@ local function fold_remove(prefix, fold, seq)
     return
   end
   local key = lh_bucket(prefix .. 'fold', st, str_hash(fold))
-  local v = redis.call('HGET', key, fold)
+  local v = fold_of[prefix .. fold]
+  if v == nil then
+    v = redis.call('HGET', key, fold)
+  end
   if v == seq then
+    fold_of[prefix .. fold] = false
     redis.call('HDEL', key, fold)
   elseif v then
     local left = {}
@@ -264,7 +297,8 @@ local function fold_remove(prefix, fold, seq)
         left[#left + 1] = s
       end
     end
-    redis.call('HSET', key, fold, table.concat(left, ' '))
+    fold_of[prefix .. fold] = table.concat(left, ' ')
+    redis.call('HSET', key, fold, fold_of[prefix .. fold])
   end
 end
 
@@ -280,7 +314,7 @@ end
 -- open sessions is pk:{L}:meta `occ`.
 local function open_slot(prefix, seq)
   local n = tonumber(seq)
-  return prefix .. 'open:' .. math.floor(n / 64), tostring(n % 64)
+  return string.format('%sopen:%d', prefix, math.floor(n / 64)), string.format('%d', n % 64)
 end
 
 -- The lot's dictionary of lanes, classes, tariff versions and flags (meta `d>name` -> code,
@@ -347,8 +381,9 @@ local function open_unpack(prefix, v)
     fold = plate_fold(plate)
   end
   if not (dict_names[c1] and dict_names[c2] and dict_names[c3] and dict_names[c4]) then
-    local v = redis.call('HMGET', prefix .. 'meta', 'd<' .. c1, 'd<' .. c2, 'd<' .. c3,
-                         'd<' .. c4)
+    local v = redis.call('HMGET', prefix .. 'meta', string.format('d<%d', c1),
+                         string.format('d<%d', c2), string.format('d<%d', c3),
+                         string.format('d<%d', c4))
     dict_names[c1], dict_names[c2], dict_names[c3], dict_names[c4] = v[1], v[2], v[3], v[4]
   end
   return table.concat({plate, string.format('%d', ts), dict_names[c1] or '',
@@ -392,7 +427,8 @@ local function open_put(prefix, seq, rec)
   end
   local key, field = open_slot(prefix, seq)
   if redis.call('HSET', key, field, open_pack(prefix, rec, f)) == 1 then
-    return redis.call('HINCRBY', prefix .. 'meta', 'occ', 1)
+    occ_of[prefix] = redis.call('HINCRBY', prefix .. 'meta', 'occ', '1')
+    return occ_of[prefix]
   end
   return tonumber(redis.call('HGET', prefix .. 'meta', 'occ'))
 end
@@ -400,21 +436,26 @@ end
 local function open_del(prefix, seq)
   local key, field = open_slot(prefix, seq)
   if redis.call('HDEL', key, field) == 1 then
-    redis.call('HINCRBY', prefix .. 'meta', 'occ', -1)
+    occ_of[prefix] = redis.call('HINCRBY', prefix .. 'meta', 'occ', '-1')
   end
 end
 
 local function occupancy(prefix)
-  return tonumber(redis.call('HGET', prefix .. 'meta', 'occ') or '0')
+  if occ_of[prefix] == nil then
+    occ_of[prefix] = tonumber(redis.call('HGET', prefix .. 'meta', 'occ') or '0')
+  end
+  return occ_of[prefix]
 end
 
--- Bumps the counters of a lot-day: ARGV-style list "field=delta,field=delta".
+-- Bumps the counters of a lot-day: ARGV-style list "field=delta,field=delta".  The deltas go to
+-- HINCRBY as written: the callers write them as integers ('%d'), which is what tonumber() then
+-- redis.call() would have sent.
 local function count(day_key, list)
   if list == '' then
     return
   end
   for field, delta in string.gmatch(list, '([^=,]+)=(%-?%d+)') do
-    redis.call('HINCRBY', day_key, field, tonumber(delta))
+    redis.call('HINCRBY', day_key, field, delta)
   end
 end
 
@@ -480,4 +521,17 @@ end
 local function money_adjust(day_key, rec, delta)
   redis.call('HINCRBY', day_key, 'billed', delta)
   redis.call('HINCRBY', day_key, redis.call('HGET', rec, 'mb'), delta)
+end
+
+-- Starts a call of one of the library's functions.  The library's upvalues outlive the call, so
+-- whatever a call keeps in them is reset here: the tables' states (another call may have split a
+-- table since), the values read (occ_of, fold_of: another call may have changed them) and the
+-- dictionary names (they are a lot's: the next call may be another lot's).
+-- Everything else at the library's level is constant (US, LH_BASE, LH_MAX, IDEM_REASONS,
+-- IDEM_REASON_OF, FOLD, default_lib's ARREARS_UNPAID) or a function.
+local function call_begin(keys, args)
+  KEYS, ARGV = keys, args
+  lh_states = {}
+  occ_of, fold_of = {}, {}
+  dict_names = {}
 end

@@ -6,7 +6,7 @@
  * One client keeps at most one hiredis connection.  Its life is a small state machine:
  *
  *   WAIT --conn_timer--> RESOLVING --uv_getaddrinfo--> CONNECTING --onConnect--> HANDSHAKE
- *   HANDSHAKE --last AUTH / SCRIPT LOAD / PING reply--> READY
+ *   HANDSHAKE --last AUTH / SCRIPT LOAD / FUNCTION LOAD / PING reply--> READY
  *   any failure or loss --> WAIT (conn_timer armed with the backoff delay)
  *
  * conn_timer is the connect deadline while RESOLVING and CONNECTING, and the backoff delay while
@@ -14,8 +14,8 @@
  * getaddrinfo); hiredis is only ever given numeric addresses, IPv4 first as hiredis itself
  * prefers, and the next address is tried when one refuses.
  *
- * Commands.  Every command sent on the connection, internal ones (AUTH, SCRIPT LOAD, PING)
- * included, is a struct cmd in the `inflight` FIFO.  Redis answers in order and the timeout is the
+ * Commands.  Every command sent on the connection, internal ones (AUTH, SCRIPT LOAD,
+ * FUNCTION LOAD, PING) included, is a struct cmd in the `inflight` FIFO.  Redis answers in order and the timeout is the
  * same for all, so deadlines grow along the FIFO and one timer (cmd_timer), armed lazily for the
  * head, covers them all.  When the head's deadline passes the connection is dropped: hiredis then
  * calls every pending callback with a NULL reply, the head (marked CMN_ETIMEOUT beforehand) and
@@ -24,6 +24,13 @@
  * EVALSHA.  A call keeps a copy of its whole command: on NOSCRIPT it is sent again right behind a
  * SCRIPT LOAD, once.  cmn_redis_command recognises "EVALSHA <sha>" of a registered script too,
  * because callers (the gateway) spell EVALSHA out with their own argument builders.
+ *
+ * Functions.  A function of a library (cmn_redis_function_add) is a script to the callers, with
+ * an id in place of the SHA-1; its calls go out as FCALL <function>, and "Function not found" (the
+ * server restarted without persistence, FUNCTION FLUSH) sends FUNCTION LOAD of its library and the
+ * call again, once, as NOSCRIPT does.  A library is loaded once per connection however many of its
+ * functions are registered; "already exists" is success (the name carries the hash of the text,
+ * so an existing library of that name is this one).
  *
  * Exactly once.  A cmd handed to hiredis belongs to hiredis until its callback runs, which hiredis
  * guarantees exactly once: with the reply, or with NULL when the context is freed.  A reply is
@@ -83,8 +90,10 @@ enum conn_state { ST_WAIT, ST_RESOLVING, ST_CONNECTING, ST_HANDSHAKE, ST_READY }
 enum cmd_kind {
     CMD_USER,      /* cmn_redis_command */
     CMD_EVALSHA,   /* cmn_redis_evalsha: keeps its arguments for the retry after NOSCRIPT */
-    CMD_HANDSHAKE, /* AUTH, SCRIPT LOAD or PING of a new connection; readiness waits for it */
-    CMD_LOAD       /* SCRIPT LOAD outside the handshake (NOSCRIPT, or a script added later) */
+    CMD_HANDSHAKE, /* AUTH, SCRIPT or FUNCTION LOAD, or PING of a new connection; readiness
+                      waits for it */
+    CMD_LOAD       /* SCRIPT or FUNCTION LOAD outside the handshake (NOSCRIPT, "Function not
+                      found", or a script added later) */
 };
 
 struct cmd {
@@ -96,6 +105,7 @@ struct cmd {
     cmn_redis_cb cb;
     void *data;
     int script; /* EVALSHA and SCRIPT LOAD: the script; -1 otherwise */
+    int lib;    /* FUNCTION LOAD: the library; -1 otherwise */
     int retried;
     int argc; /* EVALSHA: the whole command, owned */
     const char **argv;
@@ -109,9 +119,17 @@ struct cmd_list {
 
 struct script {
     char *name;
+    char *source; /* EVAL scripts; NULL for a function */
+    size_t len;
+    char sha[SHA1_HEX_LEN + 1]; /* a function's: the SHA-1 of its name, the id callers send */
+    int lib;                    /* a function's library, else -1 */
+    char *function;             /* a function's name */
+};
+
+struct library {
+    char *name; /* from the `#!lua name=` line */
     char *source;
     size_t len;
-    char sha[SHA1_HEX_LEN + 1];
 };
 
 /* hiredis event hooks for one connection (ac->ev.data). */
@@ -164,6 +182,8 @@ struct cmn_redis {
 
     struct script *scripts;
     int nscripts;
+    struct library *libs;
+    int nlibs;
 
     cmn_redis_state_cb state_cb;
     void *state_data;
@@ -231,6 +251,26 @@ static int reply_is_noscript(const redisReply *reply)
            memcmp(reply->str, "NOSCRIPT", 8) == 0;
 }
 
+/* FCALL of a function the server does not have (Redis 7: "ERR Function not found"). */
+static int reply_is_nofunction(const redisReply *reply)
+{
+    static const char msg[] = "ERR Function not found";
+
+    return reply->type == REDIS_REPLY_ERROR && reply->len >= sizeof msg - 1 &&
+           memcmp(reply->str, msg, sizeof msg - 1) == 0;
+}
+
+/* The answer to FUNCTION LOAD of `lib`: its name, or "ERR Library '<name>' already exists". */
+static int library_loaded(const struct library *lib, const redisReply *reply)
+{
+    size_t n = strlen(lib->name);
+
+    if (reply->type == REDIS_REPLY_STRING)
+        return reply->len == n && memcmp(reply->str, lib->name, n) == 0;
+    return reply->type == REDIS_REPLY_ERROR && strstr(reply->str, "already exists") != NULL &&
+           strstr(reply->str, lib->name) != NULL;
+}
+
 static struct cmd *cmd_new(cmn_redis_t *r, enum cmd_kind kind, cmn_redis_cb cb, void *data)
 {
     struct cmd *c = cmn_xcalloc(1, sizeof *c);
@@ -240,6 +280,7 @@ static struct cmd *cmd_new(cmn_redis_t *r, enum cmd_kind kind, cmn_redis_cb cb, 
     c->cb = cb;
     c->data = data;
     c->script = -1;
+    c->lib = -1;
     return c;
 }
 
@@ -267,8 +308,14 @@ static void client_free(cmn_redis_t *r)
     for (int i = 0; i < r->nscripts; i++) {
         cmn_free(r->scripts[i].name);
         cmn_free(r->scripts[i].source);
+        cmn_free(r->scripts[i].function);
     }
     cmn_free(r->scripts);
+    for (int i = 0; i < r->nlibs; i++) {
+        cmn_free(r->libs[i].name);
+        cmn_free(r->libs[i].source);
+    }
+    cmn_free(r->libs);
     if (r->password != NULL)
         OPENSSL_cleanse(r->password, r->password_len);
     cmn_free(r->password);
@@ -409,6 +456,28 @@ static int submit_load(cmn_redis_t *r, int script, enum cmd_kind kind)
     return rc;
 }
 
+static int submit_lib_load(cmn_redis_t *r, int lib, enum cmd_kind kind)
+{
+    const char *argv[3] = {"FUNCTION", "LOAD", r->libs[lib].source};
+    size_t argvlen[3] = {8, 4, r->libs[lib].len};
+    struct cmd *c = cmd_new(r, kind, NULL, NULL);
+    int rc;
+
+    c->lib = lib;
+    rc = submit(r, c, 3, argv, argvlen);
+    if (rc != 0)
+        cmd_free(c);
+    return rc;
+}
+
+/* Loads what a call of `script` needs: the script itself, or its function's library. */
+static int submit_script_load(cmn_redis_t *r, int script, enum cmd_kind kind)
+{
+    if (r->scripts[script].lib >= 0)
+        return submit_lib_load(r, r->scripts[script].lib, kind);
+    return submit_load(r, script, kind);
+}
+
 static int submit_handshake(cmn_redis_t *r, int argc, const char **argv, const size_t *argvlen)
 {
     struct cmd *c = cmd_new(r, CMD_HANDSHAKE, NULL, NULL);
@@ -419,8 +488,9 @@ static int submit_handshake(cmn_redis_t *r, int argc, const char **argv, const s
     return rc;
 }
 
-/* Pipelines AUTH, one SCRIPT LOAD per script, or a PING when there is neither: readiness always
- * waits for an answer, never for the TCP connection alone. */
+/* Pipelines AUTH, one SCRIPT LOAD per script and one FUNCTION LOAD per library, or a PING when
+ * there is none of them: readiness always waits for an answer, never for the TCP connection
+ * alone. */
 static int send_handshake(cmn_redis_t *r)
 {
     int rc = 0;
@@ -435,7 +505,15 @@ static int send_handshake(cmn_redis_t *r)
         r->handshake_left++;
     }
     for (int i = 0; i < r->nscripts; i++) {
+        if (r->scripts[i].lib >= 0)
+            continue;
         rc = submit_load(r, i, CMD_HANDSHAKE);
+        if (rc != 0)
+            goto out;
+        r->handshake_left++;
+    }
+    for (int i = 0; i < r->nlibs; i++) {
+        rc = submit_lib_load(r, i, CMD_HANDSHAKE);
         if (rc != 0)
             goto out;
         r->handshake_left++;
@@ -524,7 +602,14 @@ static void handshake_reply(cmn_redis_t *r, struct cmd *c, redisReply *reply)
     char why[256];
     int ok;
 
-    if (c->script >= 0) {
+    if (c->lib >= 0) {
+        const struct library *l = &r->libs[c->lib];
+        ok = library_loaded(l, reply);
+        if (!ok)
+            snprintf(why, sizeof why, "FUNCTION LOAD of %s answered %.*s", l->name,
+                     reply->str != NULL ? (int)(reply->len < 160 ? reply->len : 160) : 0,
+                     reply->str != NULL ? reply->str : "");
+    } else if (c->script >= 0) {
         const struct script *s = &r->scripts[c->script];
         ok = reply->type == REDIS_REPLY_STRING && reply->len == SHA1_HEX_LEN &&
              strncasecmp(reply->str, s->sha, SHA1_HEX_LEN) == 0;
@@ -553,8 +638,18 @@ static void handshake_reply(cmn_redis_t *r, struct cmd *c, redisReply *reply)
 
 static void load_reply(cmn_redis_t *r, struct cmd *c, redisReply *reply)
 {
-    const struct script *s = &r->scripts[c->script];
+    const struct script *s;
 
+    if (c->lib >= 0) {
+        if (!library_loaded(&r->libs[c->lib], reply))
+            cmn_log(CMN_LOG_ERROR, "redis_function_load_failed", "FUNCTION LOAD of %s failed: %.*s",
+                    r->libs[c->lib].name,
+                    reply->str != NULL ? (int)(reply->len < 200 ? reply->len : 200) : 0,
+                    reply->str != NULL ? reply->str : "");
+        cmd_free(c);
+        return;
+    }
+    s = &r->scripts[c->script];
     if (reply->type != REDIS_REPLY_STRING || reply->len != SHA1_HEX_LEN ||
         strncasecmp(reply->str, s->sha, SHA1_HEX_LEN) != 0)
         cmn_log(CMN_LOG_ERROR, "redis_script_load_failed", "SCRIPT LOAD of %s failed: %.*s",
@@ -586,15 +681,17 @@ static void on_reply(redisAsyncContext *ac, void *reply_, void *privdata)
         load_reply(r, c, reply);
         return;
     case CMD_EVALSHA:
-        if (reply_is_noscript(reply) && !c->retried && r->ac == ac && !r->closing) {
-            /* The server lost its scripts (restart without AOF, SCRIPT FLUSH, failover to a
-             * replica that never saw the load).  Load it and retry once, pipelined in that order
-             * on the same connection. */
+        if ((r->scripts[c->script].lib >= 0 ? reply_is_nofunction(reply)
+                                             : reply_is_noscript(reply)) &&
+            !c->retried && r->ac == ac && !r->closing) {
+            /* The server lost its scripts or functions (restart without AOF, SCRIPT or FUNCTION
+             * FLUSH, failover to a replica that never saw the load).  Load it and retry once,
+             * pipelined in that order on the same connection. */
             c->retried = 1;
             r->stats.noscript_reloads++;
             cmn_log(CMN_LOG_INFO, "redis_noscript", "script %s missing on the server: loading it",
                     r->scripts[c->script].name);
-            if (submit_load(r, c->script, CMD_LOAD) != 0 ||
+            if (submit_script_load(r, c->script, CMD_LOAD) != 0 ||
                 submit(r, c, c->argc, c->argv, c->argvlen) != 0)
                 fail_later(r, c, CMN_EIO);
             return;
@@ -960,6 +1057,8 @@ int cmn_redis_script_add(cmn_redis_t *r, const char *name, const char *source)
     s->name = cmn_xstrdup(name);
     s->source = cmn_xstrdup(source);
     s->len = strlen(source);
+    s->lib = -1;
+    s->function = NULL;
     for (unsigned i = 0; i < mdlen; i++)
         snprintf(s->sha + 2 * i, 3, "%02x", md[i]);
     rc = r->nscripts++;
@@ -969,6 +1068,71 @@ int cmn_redis_script_add(cmn_redis_t *r, const char *name, const char *source)
         r->handshake_left++;
     else if (r->state == ST_READY)
         (void)submit_load(r, rc, CMD_LOAD);
+out:
+    return rc;
+}
+
+/* The library named in `source`'s first line, `#!lua name=<name>` (then flags or the end of the
+ * line), added to the client's libraries if it is not among them yet: its index, or -1 when the
+ * line is not there. */
+static int library_add(cmn_redis_t *r, const char *source)
+{
+    static const char head[] = "#!lua name=";
+    size_t n;
+    struct library *l;
+
+    if (strncmp(source, head, sizeof head - 1) != 0)
+        return -1;
+    n = strcspn(source + sizeof head - 1, " \t\r\n");
+    if (n == 0)
+        return -1;
+    for (int i = 0; i < r->nlibs; i++) {
+        if (strlen(r->libs[i].name) == n && memcmp(r->libs[i].name, source + sizeof head - 1, n) == 0)
+            return i;
+    }
+    r->libs = cmn_xrealloc(r->libs, (size_t)(r->nlibs + 1) * sizeof *r->libs);
+    l = &r->libs[r->nlibs];
+    l->name = cmn_xstrndup(source + sizeof head - 1, n);
+    l->source = cmn_xstrdup(source);
+    l->len = strlen(source);
+    /* Added after the handshake started: load it now (a failure here is repaired by the first
+     * call's "Function not found"). */
+    if (r->state == ST_HANDSHAKE && submit_lib_load(r, r->nlibs, CMD_HANDSHAKE) == 0)
+        r->handshake_left++;
+    else if (r->state == ST_READY)
+        (void)submit_lib_load(r, r->nlibs, CMD_LOAD);
+    return r->nlibs++;
+}
+
+int cmn_redis_function_add(cmn_redis_t *r, const char *name, const char *library,
+                           const char *function)
+{
+    int rc = CMN_EINVAL;
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    struct script *s;
+    int lib;
+
+    if (r == NULL || r->closing || name == NULL || library == NULL || function == NULL ||
+        function[0] == '\0' || r->nscripts == INT_MAX || r->nlibs == INT_MAX)
+        goto out;
+    rc = CMN_ECRYPTO;
+    if (EVP_Digest(function, strlen(function), md, &mdlen, EVP_sha1(), NULL) != 1 || mdlen != 20)
+        goto out;
+    rc = CMN_EINVAL;
+    lib = library_add(r, library);
+    if (lib < 0)
+        goto out;
+    r->scripts = cmn_xrealloc(r->scripts, (size_t)(r->nscripts + 1) * sizeof *r->scripts);
+    s = &r->scripts[r->nscripts];
+    s->name = cmn_xstrdup(name);
+    s->source = NULL;
+    s->len = 0;
+    s->lib = lib;
+    s->function = cmn_xstrdup(function);
+    for (unsigned i = 0; i < mdlen; i++)
+        snprintf(s->sha + 2 * i, 3, "%02x", md[i]);
+    rc = r->nscripts++;
 out:
     return rc;
 }
@@ -1032,6 +1196,13 @@ static int send_evalsha(cmn_redis_t *r, int script, const struct args *pre, cons
             c->argvlen[k] = len;
             pos += len;
         }
+    }
+    if (r->scripts[script].lib >= 0) {
+        /* EVALSHA <id> numkeys ... of a function is FCALL <function> numkeys ... */
+        c->argv[0] = "FCALL";
+        c->argvlen[0] = 5;
+        c->argv[1] = r->scripts[script].function;
+        c->argvlen[1] = strlen(r->scripts[script].function);
     }
     r->stats.commands++;
     if (!r->ready || submit(r, c, c->argc, c->argv, c->argvlen) != 0)

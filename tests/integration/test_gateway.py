@@ -624,14 +624,17 @@ class TestBuckets(unittest.TestCase):
     def setUpClass(cls):
         cls.redis = Redis()
         with open(cls.PRELUDE) as f:
-            cls.prelude = "#!lua\n" + f.read()
+            cls.prelude = f.read()
 
     @classmethod
     def tearDownClass(cls):
         cls.redis.destroy()
 
     def run_lua(self, body, keys, *args):
-        return self.redis.cmd("EVAL", self.prelude + body, str(len(keys)), *keys, *args)
+        # As a function of the library does, call_begin hands the prelude KEYS and ARGV (the
+        # globals, read before the prelude's locals of those names hide them).
+        return self.redis.cmd("EVAL", "#!lua\nlocal keys_, args_ = KEYS, ARGV\n" + self.prelude +
+                              "\ncall_begin(keys_, args_)\n" + body, str(len(keys)), *keys, *args)
 
     def buckets(self, pattern):
         keys = self.redis.cmd("KEYS", pattern)

@@ -18,9 +18,13 @@
  *   - scripts registered once, loaded with SCRIPT LOAD on every connection, and called by SHA with
  *     EVALSHA; a NOSCRIPT answer (the server restarted, or SCRIPT FLUSH) loads the script again and
  *     retries the call once;
+ *   - functions of Redis Functions libraries registered the same way: the library loaded with
+ *     FUNCTION LOAD on every connection, a call sent as FCALL, and "Function not found" answered
+ *     like NOSCRIPT.  Callers see a function as a script: a handle, an id in place of the SHA-1;
+ *     "EVALSHA <id> numkeys ..." goes out as "FCALL <function> numkeys ...";
  *   - AUTH with the configured password on every connection.
  *
- * The client is "ready" when connected, authenticated and every script is loaded.  Commands issued
+ * The client is "ready" when connected, authenticated and every script and library is loaded.  Commands issued
  * while it is not ready fail at once (on a later loop turn) with CMN_EIO: the gateway answers 503
  * rather than queueing work for an unknown time.
  *
@@ -68,7 +72,18 @@ void cmn_redis_set_state_cb(cmn_redis_t *r, cmn_redis_state_cb cb, void *data);
  */
 int cmn_redis_script_add(cmn_redis_t *r, const char *name, const char *source);
 
-/** The SHA-1 (40 hex digits) of a registered script. */
+/**
+ * Registers function `function` of the Redis Functions library `library` (its text, beginning
+ * `#!lua name=<library name>`; copied, loaded once per connection however many of its functions
+ * are registered).  Returns the function's handle, used as a script's: cmn_redis_evalsha, or
+ * "EVALSHA <cmn_redis_script_sha> numkeys ..." through cmn_redis_command, sent as FCALL.  A library
+ * is known by its name: give each text its own (e.g. with a hash of the text in it).
+ */
+int cmn_redis_function_add(cmn_redis_t *r, const char *name, const char *library,
+                           const char *function);
+
+/** The SHA-1 (40 hex digits) of a registered script; of a function, its id (the SHA-1 of its
+ * name), which callers send in place of a SHA-1. */
 const char *cmn_redis_script_sha(const cmn_redis_t *r, int script);
 
 /**
@@ -76,21 +91,24 @@ const char *cmn_redis_script_sha(const cmn_redis_t *r, int script);
  * The arguments are copied before the call returns.  Returns 0 (the callback, which may be NULL,
  * will run exactly once, later) or CMN_EINVAL when the arguments are unusable or the client is
  * closing (the callback will not run).  Commands are answered in the order they were sent.
- * "EVALSHA <sha> ..." with the SHA of a registered script gets cmn_redis_evalsha's NOSCRIPT retry.
+ * "EVALSHA <sha> ..." with the SHA of a registered script gets cmn_redis_evalsha's NOSCRIPT retry
+ * (and is sent as FCALL for a function).
  */
 int cmn_redis_command(cmn_redis_t *r, cmn_redis_cb cb, void *data, int argc, const char **argv,
                       const size_t *argvlen);
 
 /**
- * EVALSHA of a registered script: `numkeys` keys then the other arguments, in argv/argvlen.
- * Handles NOSCRIPT by loading the script and retrying once; a retried call completes after the
- * commands sent between the first try and the NOSCRIPT answer.  A second NOSCRIPT is delivered as
- * the reply.  Same contract as cmn_redis_command.
+ * EVALSHA of a registered script (FCALL of a function): `numkeys` keys then the other arguments,
+ * in argv/argvlen.  Handles NOSCRIPT ("Function not found") by loading the script (the library)
+ * and retrying once; a retried call completes after the commands sent between the first try and
+ * the NOSCRIPT answer.  A second NOSCRIPT is delivered as the reply.  Same contract as
+ * cmn_redis_command.
  */
 int cmn_redis_evalsha(cmn_redis_t *r, int script, int numkeys, int argc, const char **argv,
                       const size_t *argvlen, cmn_redis_cb cb, void *data);
 
-/** 1 when connected, authenticated and every script is loaded (or, with neither, PING answered). */
+/** 1 when connected, authenticated and every script and library is loaded (or, with none of them,
+ * PING answered). */
 int cmn_redis_ready(const cmn_redis_t *r);
 
 /** Counters for /metrics. */
@@ -99,7 +117,7 @@ typedef struct cmn_redis_stats {
     unsigned long long errors;     /* CMN_EIO and CMN_ETIMEOUT completions, and error replies */
     unsigned long long timeouts;   /* commands (handshake included) that dropped the connection */
     unsigned long long reconnects; /* connection attempts after the first one */
-    unsigned long long noscript_reloads;
+    unsigned long long noscript_reloads; /* NOSCRIPT and "Function not found" */
 } cmn_redis_stats_t;
 
 const cmn_redis_stats_t *cmn_redis_stats(const cmn_redis_t *r);

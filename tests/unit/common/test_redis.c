@@ -486,6 +486,81 @@ static void test_noscript_reload(void **state)
     close_all(r);
 }
 
+/* A Redis Functions library with two functions (cmn_redis_function_add). */
+static const char lib_src[] = "#!lua name=t_lib\n"
+                              "redis.register_function('t_incrby', function(keys, args)\n"
+                              "  return redis.call('INCRBY', keys[1], args[1])\n"
+                              "end)\n"
+                              "redis.register_function('t_fail', function()\n"
+                              "  return redis.error_reply('MYERR no luck')\n"
+                              "end)\n";
+
+static void test_functions(void **state)
+{
+    cmn_cfg_redis_t cfg = cfg_for(srv.port);
+    cmn_redis_t *r, *r2;
+    struct result del = {0}, a = {0}, e = {0}, two = {0}, b = {0}, after = {0}, c = {0};
+    const char *argv[2] = {"t:fcall", "4"};
+    const char *raw[5] = {"EVALSHA", NULL, "1", "t:fcall", "4"};
+    int f, fail, f2, done = 0;
+
+    (void)state;
+    cli(&srv, "OK", "FUNCTION", "FLUSH", NULL, NULL);
+    r = client_new(&cfg, NULL);
+    r2 = client_new(&cfg, NULL);
+    /* A library is named on its first line. */
+    assert_int_equal(cmn_redis_function_add(r, "f", "#!lua\nreturn 1", "f"), CMN_EINVAL);
+    f = cmn_redis_function_add(r, "incrby", lib_src, "t_incrby");
+    fail = cmn_redis_function_add(r, "fail", lib_src, "t_fail");
+    f2 = cmn_redis_function_add(r2, "incrby", lib_src, "t_incrby");
+    assert_int_equal(f, 0);
+    assert_int_equal(fail, 1);
+    assert_int_equal(f2, 0);
+    assert_string_not_equal(cmn_redis_script_sha(r, f), cmn_redis_script_sha(r, fail));
+    /* Both get ready: the second FUNCTION LOAD of the library is answered "already exists". */
+    wait_ready(r);
+    wait_ready(r2);
+
+    command(r, &del, "DEL", "t:fcall", NULL);
+    assert_int_equal(cmn_redis_evalsha(r, f, 1, 2, argv, NULL, on_result, &a), 0);
+    assert_int_equal(cmn_redis_evalsha(r, fail, 0, 0, NULL, NULL, on_result, &e), 0);
+    wait_result(&e);
+    assert_int_equal(a.status, 0);
+    assert_int_equal(a.type, REDIS_REPLY_INTEGER);
+    assert_int_equal(a.integer, 4);
+    assert_int_equal(e.type, REDIS_REPLY_ERROR);
+    assert_string_equal(e.str, "MYERR no luck");
+    assert_int_equal(cmn_redis_evalsha(r2, f2, 1, 2, argv, NULL, on_result, &two), 0);
+    wait_result(&two);
+    assert_int_equal(two.integer, 8);
+    assert_int_equal(cmn_redis_stats(r)->noscript_reloads, 0);
+    assert_int_equal(cmn_redis_stats(r2)->noscript_reloads, 0);
+
+    /* The server lost its functions: loaded again, the call retried once, behind a command sent
+     * after it. */
+    cli(&srv, "OK", "FUNCTION", "FLUSH", NULL, NULL);
+    assert_int_equal(cmn_redis_evalsha(r, f, 1, 2, argv, NULL, on_result, &b), 0);
+    command(r, &after, "PING", NULL, NULL);
+    wait_result(&b);
+    assert_int_equal(b.status, 0);
+    assert_int_equal(b.integer, 12);
+    assert_true(after.order < b.order);
+    assert_int_equal(cmn_redis_stats(r)->noscript_reloads, 1);
+
+    /* EVALSHA <id> spelt out through cmn_redis_command is sent as FCALL, with the same retry. */
+    cli(&srv, "OK", "FUNCTION", "FLUSH", NULL, NULL);
+    raw[1] = cmn_redis_script_sha(r, f);
+    assert_int_equal(cmn_redis_command(r, on_result, &c, 5, raw, NULL), 0);
+    wait_result(&c);
+    assert_int_equal(c.status, 0);
+    assert_int_equal(c.integer, 16);
+    assert_int_equal(cmn_redis_stats(r)->noscript_reloads, 2);
+    assert_int_equal(cmn_redis_stats(r)->errors, 1); /* MYERR only */
+    cmn_redis_close(r2, on_done, &done);
+    close_all(r);
+    assert_int_equal(done, 1);
+}
+
 static void test_command_timeout(void **state)
 {
     park_redis_server_t s;
@@ -944,6 +1019,7 @@ int main(void)
         cmocka_unit_test_setup(test_binary_args, test_setup),
         cmocka_unit_test_setup(test_evalsha, test_setup),
         cmocka_unit_test_setup(test_noscript_reload, test_setup),
+        cmocka_unit_test_setup(test_functions, test_setup),
         cmocka_unit_test_setup(test_command_timeout, test_setup),
         cmocka_unit_test_setup(test_server_restart, test_setup),
         cmocka_unit_test_setup(test_connection_refused, test_setup),

@@ -30,6 +30,11 @@ int cmn_log_level_parse(const char *s)
     return -1;
 }
 
+int cmn_log_enabled(cmn_log_level_t level)
+{
+    return level >= log_min && level <= CMN_LOG_ERROR;
+}
+
 void cmn_logv(cmn_log_level_t level, const char *event, const char *fmt, va_list ap)
 {
     char msg[1024], ts[CMN_RFC3339_MAX];

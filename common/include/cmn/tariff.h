@@ -82,6 +82,10 @@ const char *cmn_tariff_canonical(const cmn_tariff_t *t);
 const cmn_tariff_rules_t *cmn_tariff_rules(const cmn_tariff_t *t, const char *vclass);
 /** UTC offset in seconds at instant `at` in the tariff's zone (0 on an ICU failure). */
 int cmn_tariff_utc_offset(const cmn_tariff_t *t, cmn_instant_t at);
+/** Same, with the interval [*from, *until) around `at` over which that offset holds, for callers
+ * that convert many instants.  Returns 0, or CMN_ETZ with *offset 0 and an empty interval. */
+int cmn_tariff_utc_offset_span(const cmn_tariff_t *t, cmn_instant_t at, int *offset,
+                               cmn_instant_t *from, cmn_instant_t *until);
 
 /** Why a fee is what it is, in words shared with bills. */
 typedef enum {
@@ -155,6 +159,15 @@ void cmn_fee_dispose(cmn_fee_t *fee);
  * Ownership: the caller owns the returned reference.
  */
 json_t *cmn_fee_to_json(const cmn_tariff_t *t, const cmn_fee_t *fee);
+
+/**
+ * The same explanation as JSON text appended to `out`: byte for byte what cmn_json_dump gives for
+ * cmn_fee_to_json() with JSON_COMPACT | JSON_PRESERVE_ORDER, written without the tree of jansson
+ * objects (the gateway writes one into every exit's record).  Returns 0, or the buffer's error
+ * (CMN_ETOOBIG, CMN_ENOMEM) or CMN_EINVAL for a tariff string that is not UTF-8, with `out` then
+ * as it was.
+ */
+int cmn_fee_explain_json(const cmn_tariff_t *t, const cmn_fee_t *fee, cmn_buf_t *out);
 
 /** The explanation as text for people (one line per row and per cap), appended to `out`. */
 int cmn_fee_explain_text(const cmn_tariff_t *t, const cmn_fee_t *fee, cmn_buf_t *out);

@@ -445,17 +445,6 @@ int cmn_tariff_utc_offset(const cmn_tariff_t *t, cmn_instant_t at)
     return off;
 }
 
-int cmn_tariff_utc_offset_span(const cmn_tariff_t *t, cmn_instant_t at, int *offset,
-                               cmn_instant_t *from, cmn_instant_t *until)
-{
-    if (cmn_tz_offset(t->tz, at, offset, from, until) != 0) {
-        *offset = cmn_tariff_utc_offset(t, at); /* what a caller asking instant by instant gets */
-        *from = *until = at;                    /* empty: the next instant asks again */
-        return CMN_ETZ;
-    }
-    return 0;
-}
-
 /* ---- the fee engine ---------------------------------------------------------------------- */
 
 struct walk {

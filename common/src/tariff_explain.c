@@ -130,8 +130,6 @@ struct xw {
     cmn_buf_t *b;
     const cmn_tariff_t *t;
     int rc;
-    int offset; /* the zone's offset over [from, until): most explanations need one ICU call */
-    cmn_instant_t from, until;
 };
 
 static void xw_raw(struct xw *w, const char *s)
@@ -178,9 +176,7 @@ static void xw_bool(struct xw *w, int *first, const char *key, int v)
 static void xw_time(struct xw *w, int *first, const char *key, cmn_instant_t at)
 {
     char s[CMN_RFC3339_MAX];
-    if (at < w->from || at >= w->until)
-        cmn_tariff_utc_offset_span(w->t, at, &w->offset, &w->from, &w->until);
-    cmn_rfc3339_format(at, w->offset, 0, s, sizeof s);
+    local_str(w->t, at, s);
     xw_str(w, first, key, s);
 }
 
@@ -194,7 +190,7 @@ static void xw_date(struct xw *w, int *first, const char *key, int64_t days)
 int cmn_fee_explain_json(const cmn_tariff_t *t, const cmn_fee_t *fee, cmn_buf_t *out)
 {
     const cmn_tariff_rules_t *r = fee->rules;
-    struct xw w = {.b = out, .t = t, .from = 0, .until = 0};
+    struct xw w = {.b = out, .t = t, .rc = 0};
     size_t start = out->len;
     int first = 1;
 

@@ -82,10 +82,6 @@ const char *cmn_tariff_canonical(const cmn_tariff_t *t);
 const cmn_tariff_rules_t *cmn_tariff_rules(const cmn_tariff_t *t, const char *vclass);
 /** UTC offset in seconds at instant `at` in the tariff's zone (0 on an ICU failure). */
 int cmn_tariff_utc_offset(const cmn_tariff_t *t, cmn_instant_t at);
-/** Same, with the interval [*from, *until) around `at` over which that offset holds, for callers
- * that convert many instants.  Returns 0, or CMN_ETZ with *offset 0 and an empty interval. */
-int cmn_tariff_utc_offset_span(const cmn_tariff_t *t, cmn_instant_t at, int *offset,
-                               cmn_instant_t *from, cmn_instant_t *until);
 
 /** Why a fee is what it is, in words shared with bills. */
 typedef enum {

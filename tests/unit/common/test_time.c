@@ -137,12 +137,53 @@ static void test_tz(void **state)
     cmn_tz_free(tz);
 }
 
+/* A zone remembers its last offset and interval: answers from a zone asked over and over, back and
+ * forth across transitions and decades, are those of a fresh zone asked once. */
+static void test_tz_cache_agrees_with_fresh(void **state)
+{
+    (void)state;
+    static const char *const zones[] = {"Europe/Berlin", "Asia/Shanghai", "America/Sao_Paulo"};
+    cmn_instant_t spring, fall;
+    parse("2026-03-29T01:00:00Z", &spring);
+    parse("2026-10-25T01:00:00Z", &fall);
+    const cmn_instant_t probes[] = {spring - 1, spring,      spring + 1, fall,      fall - 1,
+                                    spring,     fall + 1,    0,          spring - 1, 684000000,
+                                    fall,       fall + 86400 * 200, spring - 86400 * 3650,
+                                    spring + 3600, -86400,   spring - 1};
+    for (size_t z = 0; z < sizeof zones / sizeof zones[0]; z++) {
+        cmn_tz_t *kept;
+        assert_int_equal(cmn_tz_new(zones[z], &kept), 0);
+        for (size_t i = 0; i < sizeof probes / sizeof probes[0]; i++) {
+            for (int with_interval = 0; with_interval < 2; with_interval++) {
+                cmn_tz_t *fresh;
+                int a = -1, b = -2;
+                cmn_instant_t fa = 0, ua = 0, fb = 1, ub = 1;
+                assert_int_equal(cmn_tz_new(zones[z], &fresh), 0);
+                if (with_interval) {
+                    assert_int_equal(cmn_tz_offset(kept, probes[i], &a, &fa, &ua), 0);
+                    assert_int_equal(cmn_tz_offset(fresh, probes[i], &b, &fb, &ub), 0);
+                    assert_int_equal(fa, fb);
+                    assert_int_equal(ua, ub);
+                    assert_true(fa <= probes[i] && probes[i] < ua);
+                } else {
+                    assert_int_equal(cmn_tz_offset(kept, probes[i], &a, NULL, NULL), 0);
+                    assert_int_equal(cmn_tz_offset(fresh, probes[i], &b, NULL, NULL), 0);
+                }
+                assert_int_equal(a, b);
+                cmn_tz_free(fresh);
+            }
+        }
+        cmn_tz_free(kept);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_civil_round_trip), cmocka_unit_test(test_rfc3339_parse),
         cmocka_unit_test(test_rfc3339_refused),  cmocka_unit_test(test_format),
         cmocka_unit_test(test_tz),
+        cmocka_unit_test(test_tz_cache_agrees_with_fresh),
     };
     return cmocka_run_group_tests_name("time", tests, NULL, NULL);
 }

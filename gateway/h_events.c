@@ -485,7 +485,9 @@ static int is_exempt(const cmn_cfg_lot_t *lot, const char *plate)
     cmn_plate_t p;
     if (in_list(lot->exempt, lot->nexempt, plate))
         return 1;
-    if (cmn_plate_parse(plate, strlen(plate), &p) == 0 && (lot->exempt_kinds & (1u << p.kind)))
+    /* Parsed only for a lot that exempts kinds of plates (most exempt none). */
+    if (lot->exempt_kinds != 0 && cmn_plate_parse(plate, strlen(plate), &p) == 0 &&
+        (lot->exempt_kinds & (1u << p.kind)))
         return 1;
     return 0;
 }

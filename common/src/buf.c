@@ -91,28 +91,33 @@ int cmn_buf_printf(cmn_buf_t *b, const char *fmt, ...)
 
 int cmn_buf_json_escape(cmn_buf_t *b, const char *s, size_t n)
 {
-    size_t start = b->len;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        int rc;
+    size_t start = b->len, run = 0;
+    int rc = 0;
+    /* Bytes that need no escape are appended a run at a time (a log line is mostly such a run). */
+    for (size_t i = 0; i <= n && rc == 0; i++) {
+        unsigned char c = i < n ? (unsigned char)s[i] : 0;
+        if (i < n && c != '"' && c != '\\' && c >= 0x20 && c != 0x7f)
+            continue;
+        if (i > run)
+            rc = cmn_buf_append(b, s + run, i - run);
+        run = i + 1;
+        if (rc != 0 || i == n)
+            break;
         if (c == '"' || c == '\\') {
             char esc[2] = {'\\', (char)c};
             rc = cmn_buf_append(b, esc, 2);
         } else if (c == '\n') {
             rc = cmn_buf_append(b, "\\n", 2);
-        } else if (c < 0x20 || c == 0x7f) {
-            rc = cmn_buf_printf(b, "\\u%04x", c);
         } else {
-            rc = cmn_buf_append(b, &s[i], 1);
-        }
-        if (rc != 0) {
-            b->len = start;
-            if (b->base != NULL)
-                b->base[start] = '\0';
-            return rc;
+            rc = cmn_buf_printf(b, "\\u%04x", c);
         }
     }
-    return 0;
+    if (rc != 0) {
+        b->len = start;
+        if (b->base != NULL)
+            b->base[start] = '\0';
+    }
+    return rc;
 }
 
 char *cmn_buf_take(cmn_buf_t *b, size_t *len)

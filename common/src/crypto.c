@@ -91,10 +91,20 @@ int cmn_hmac_sha256_ready(const cmn_hmac_key_t *k, const void *const *parts, con
     return hmac_finish(EVP_MAC_CTX_dup(k->ready), parts, lens, n, out);
 }
 
+static EVP_MD *sha256;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+/* EVP_sha256() would be looked up in the providers again on every digest. */
+static void fetch_sha256(void)
+{
+    sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
 void cmn_sha256(const void *data, size_t len, unsigned char out[32])
 {
     unsigned int n = 0;
-    if (EVP_Digest(data, len, out, &n, EVP_sha256(), NULL) != 1)
+    pthread_once(&sha256_once, fetch_sha256);
+    if (EVP_Digest(data, len, out, &n, sha256 ? sha256 : EVP_sha256(), NULL) != 1)
         memset(out, 0, 32);
 }
 

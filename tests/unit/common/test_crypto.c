@@ -82,10 +82,24 @@ static void test_lane_sign_ready_agrees(void **state)
     cmn_hmac_key_free(NULL);
 }
 
+static void test_sha256(void **state)
+{
+    (void)state;
+    unsigned char md[32];
+    char hex[65];
+    cmn_sha256("abc", 3, md);
+    hex_of(md, hex);
+    assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    cmn_sha256("", 0, md);
+    hex_of(md, hex);
+    assert_string_equal(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rfc4231),
+        cmocka_unit_test(test_sha256),
         cmocka_unit_test(test_lane_sign_ready_agrees),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cmn/buf.h"
+#include "cmn/err.h"
 #include "cmn/log.h"
 #include "cmn/plate.h"
 
@@ -53,8 +55,46 @@ static void test_lines_are_json(void **state)
     assert_int_equal(cmn_log_level_parse("loud"), -1);
 }
 
+/* The escape writes runs of plain bytes whole: the bytes are those of one escape per byte. */
+static void test_escape(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in;
+        size_t n;
+        const char *out;
+    } cases[] = {
+        {"", 0, ""},
+        {"plain text", 10, "plain text"},
+        {"\"", 1, "\\\""},
+        {"a\\b\"c", 5, "a\\\\b\\\"c"},
+        {"line\nnext\r\t\x01\x7f end", 17, "line\\nnext\\u000d\\u0009\\u0001\\u007f end"},
+        {"\xe4\xba\xac\"", 4, "\xe4\xba\xac\\\""},
+        {"nul\0after", 9, "nul\\u0000after"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        cmn_buf_t b;
+        cmn_buf_init(&b, 1024);
+        assert_int_equal(cmn_buf_puts(&b, "<"), 0);
+        assert_int_equal(cmn_buf_json_escape(&b, cases[i].in, cases[i].n), 0);
+        assert_string_equal(b.base + 1, cases[i].out);
+        assert_int_equal(b.len, 1 + strlen(cases[i].out));
+        cmn_buf_dispose(&b);
+    }
+    /* Past the buffer's cap: an error and the buffer as it was. */
+    cmn_buf_t b;
+    cmn_buf_init(&b, 8);
+    assert_int_equal(cmn_buf_puts(&b, "ab"), 0);
+    assert_int_equal(cmn_buf_json_escape(&b, "cd\"efgh", 7), CMN_ETOOBIG);
+    assert_string_equal(b.base, "ab");
+    assert_int_equal(b.len, 2);
+    cmn_buf_dispose(&b);
+    assert_true(cmn_log_enabled(CMN_LOG_ERROR));
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_lines_are_json)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_lines_are_json),
+                                       cmocka_unit_test(test_escape)};
     return cmocka_run_group_tests_name("log", tests, NULL, NULL);
 }

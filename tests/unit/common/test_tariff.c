@@ -636,9 +636,9 @@ static void test_explanation_json_text_matches_tree(void **state)
 static void test_json_put_matches_jansson(void **state)
 {
     (void)state;
-    static const char *const strings[] = {"", "plain ASCII ~!@#$%^&*()_+", "a/b", "q\"uote",
-                                          "back\\slash", "tab\tnl\ncr\r\x01\x1f\x7f",
-                                          "\xe4\xba\xac" "A12345 \xe5\x85\x88\xe7\xa6\xbb\xe5\x9c\xba"};
+    static const char *const strings[] = {
+        "", "plain ASCII ~!@#$%^&*()_+", "a/b", "q\"uote", "back\\slash",
+        "tab\tnl\ncr\r\x01\x1f\x7f", "\xe4\xba\xac" "A12345 \xe5\x85\x88\xe7\xa6\xbb\xe5\x9c\xba"};
     static const long long ints[] = {0, 1, -1, 9, 10, -10, 123456789, 9223372036854775807LL,
                                      -9223372036854775807LL - 1};
     for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++) {

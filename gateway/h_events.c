@@ -495,15 +495,18 @@ static int is_exempt(const cmn_cfg_lot_t *lot, const char *plate)
 static void keys_common(ev_t *e, cmn_rargs_t *a, const char *const *names, int n)
 {
     for (int i = 0; i < n; i++)
-        cmn_rargs_fmt(a, "pk:%s:%s", e->tag, names[i]);
+        cmn_rargs_cat(a, "pk:", e->tag, ":", names[i], NULL);
 }
 
 /* The idempotency buckets: today's (server clock, UTC days) first, then the older ones. */
 static void keys_idem(ev_t *e, cmn_rargs_t *a)
 {
     int64_t today = cmn_floordiv(gw_now(e->gw), 86400);
-    for (int64_t d = 0; d <= e->conf->cfg->gateway.idempotency_days; d++)
-        cmn_rargs_fmt(a, "pk:%s:idem:%lld", e->tag, (long long)(today - d));
+    char day[24];
+    for (int64_t d = 0; d <= e->conf->cfg->gateway.idempotency_days; d++) {
+        snprintf(day, sizeof day, "%lld", (long long)(today - d));
+        cmn_rargs_cat(a, "pk:", e->tag, ":idem:", day, NULL);
+    }
 }
 
 void gw_idem_digests(const char *device, const char *event_id, const void *body, size_t len,
@@ -533,7 +536,7 @@ static void day_key(ev_t *e, cmn_rargs_t *a, cmn_instant_t t)
 {
     char d[16];
     cmn_date_format(local_day(e->lot, t), d, sizeof d);
-    cmn_rargs_fmt(a, "pk:%s:day:%s", e->tag, d);
+    cmn_rargs_cat(a, "pk:", e->tag, ":day:", d, NULL);
 }
 
 /* ---- entry ------------------------------------------------------------------------------- */
@@ -663,11 +666,11 @@ static void send_entry(ev_t *e)
     cmn_rargs_str(a, "0");
     keys_common(e, a, names, 4);
     day_key(e, a, e->ts);
-    cmn_rargs_fmt(a, "pk:%s:entries", e->tag);
-    cmn_rargs_fmt(a, "pk:%s:review", e->tag);
-    cmn_rargs_fmt(a, "pk:%s:s:%s", e->tag, e->stale_seq[0] ? e->stale_seq : "-");
-    cmn_rargs_fmt(a, "pk:%s:passes", e->tag);
-    cmn_rargs_fmt(a, "pk:%s:allow", e->tag);
+    cmn_rargs_cat(a, "pk:", e->tag, ":entries", NULL);
+    cmn_rargs_cat(a, "pk:", e->tag, ":review", NULL);
+    cmn_rargs_cat(a, "pk:", e->tag, ":s:", e->stale_seq[0] ? e->stale_seq : "-", NULL);
+    cmn_rargs_cat(a, "pk:", e->tag, ":passes", NULL);
+    cmn_rargs_cat(a, "pk:", e->tag, ":allow", NULL);
     keys_idem(e, a);
     int nkeys = a->n - nkeys_at - 1;
     cmn_rargs_fmt(a, "%d", nkeys);
@@ -806,8 +809,8 @@ static void send_lookup(ev_t *e)
     cmn_rargs_str(a, cmn_redis_script_sha(e->gw->redis, e->gw->scripts[GW_LUA_EXIT_LOOKUP]));
     cmn_rargs_int(a, 7 + e->conf->cfg->gateway.idempotency_days + 1);
     keys_common(e, a, names, 5);
-    cmn_rargs_fmt(a, "pk:%s:passes", e->tag);
-    cmn_rargs_fmt(a, "pk:%s:allow", e->tag);
+    cmn_rargs_cat(a, "pk:", e->tag, ":passes", NULL);
+    cmn_rargs_cat(a, "pk:", e->tag, ":allow", NULL);
     keys_idem(e, a);
     idem_args(e, a);
     cmn_rargs_str(a, e->plate);
@@ -844,7 +847,7 @@ static void send_lookup(ev_t *e)
     for (int i = 0; i < nf; i++) {
         cmn_rargs_init(a);
         cmn_rargs_str(a, "HGETALL");
-        cmn_rargs_fmt(a, "pk:plate:{%s}", folds[i]);
+        cmn_rargs_cat(a, "pk:plate:{", folds[i], "}", NULL);
         if (cmn_redis_command(e->gw->redis, on_bucket, e, a->n, a->v, a->len) == 0)
             e->pending++;
         else
@@ -1215,10 +1218,10 @@ void gw_driver_bill_apply(gw_t *gw, const char *driver, const char *bill, long l
     cmn_rargs_str(a, "EVALSHA");
     cmn_rargs_str(a, cmn_redis_script_sha(gw->redis, gw->scripts[GW_LUA_DRIVER_BILL]));
     cmn_rargs_str(a, "4");
-    cmn_rargs_fmt(a, "pk:drv:{%s}", driver);
-    cmn_rargs_fmt(a, "pk:drv:{%s}:unpaid", driver);
-    cmn_rargs_fmt(a, "pk:drv:{%s}:applied", driver);
-    cmn_rargs_fmt(a, "pk:drv:{%s}:bills", driver);
+    cmn_rargs_cat(a, "pk:drv:{", driver, "}", NULL);
+    cmn_rargs_cat(a, "pk:drv:{", driver, "}:unpaid", NULL);
+    cmn_rargs_cat(a, "pk:drv:{", driver, "}:applied", NULL);
+    cmn_rargs_cat(a, "pk:drv:{", driver, "}:bills", NULL);
     cmn_rargs_str(a, bill);
     cmn_rargs_int(a, amount);
     cmn_rargs_int(a, gw_now(gw));
@@ -1314,9 +1317,9 @@ static void commit(ev_t *e, const char *outcome, const char *seq, const char *ex
     cmn_rargs_int(a, 7 + e->conf->cfg->gateway.idempotency_days + 1);
     keys_common(e, a, names, 3);
     day_key(e, a, e->ts);
-    cmn_rargs_fmt(a, "pk:%s:bills", e->tag);
-    cmn_rargs_fmt(a, "pk:%s:review", e->tag);
-    cmn_rargs_fmt(a, "pk:%s:s:%s", e->tag, seq[0] ? seq : "-");
+    cmn_rargs_cat(a, "pk:", e->tag, ":bills", NULL);
+    cmn_rargs_cat(a, "pk:", e->tag, ":review", NULL);
+    cmn_rargs_cat(a, "pk:", e->tag, ":s:", seq[0] ? seq : "-", NULL);
     keys_idem(e, a);
     idem_args(e, a);
     cmn_rargs_str(a, outcome);

@@ -634,7 +634,7 @@ static void send_entry(ev_t *e)
 {
     static const char *const names[] = {"open", "fold", "held", "meta"};
     const cmn_cfg_lot_t *lot = e->lot;
-    cmn_rargs_t *a = cmn_xalloc(sizeof *a);
+    cmn_rargs_t args, *a = &args; /* on the stack: about 10 KB, built and sent at once */
     char display_open[160], display_full[160], display_hold[160];
     const char *mode = "normal";
     char *expl = NULL;
@@ -706,7 +706,6 @@ static void send_entry(ev_t *e)
     int rc = a->overflow ? CMN_ETOOBIG
                          : cmn_redis_command(e->gw->redis, on_entry, e, a->n, a->v, a->len);
     cmn_free(expl);
-    cmn_free(a);
     if (rc != 0)
         unavailable(e, "cannot send to Redis");
 }
@@ -788,7 +787,7 @@ static void on_bucket(void *data, int status, redisReply *r)
 static void send_lookup(ev_t *e)
 {
     static const char *const names[] = {"open", "fold", "held", "tariffs", "meta"};
-    cmn_rargs_t *a = cmn_xalloc(sizeof *a);
+    cmn_rargs_t args, *a = &args; /* on the stack: about 10 KB, built and sent at once */
     const char *level = e->lot->policy.match == CMN_MATCH_EXACT        ? "exact"
                         : e->lot->policy.match == CMN_MATCH_CANDIDATES ? "candidates"
                                                                         : "fuzzy";
@@ -828,10 +827,8 @@ static void send_lookup(ev_t *e)
     }
     rc = a->overflow ? CMN_ETOOBIG
                      : cmn_redis_command(e->gw->redis, on_lookup, e, a->n, a->v, a->len);
-    if (rc != 0) {
-        cmn_free(a);
+    if (rc != 0)
         return unavailable(e, "cannot send to Redis");
-    }
     e->pending = 1;
     /* The plate index buckets of the read and of each distinct candidate key, pipelined. */
     const char *folds[MAX_CANDIDATES + 1];
@@ -853,7 +850,6 @@ static void send_lookup(ev_t *e)
         else
             e->failed = 1;
     }
-    cmn_free(a);
 }
 
 /* Parses a credit copy (driver US ver US score US suspended US eligibility US unpaid_count US
@@ -1213,7 +1209,7 @@ static void on_bill_applied(void *data, int status, redisReply *r);
 
 void gw_driver_bill_apply(gw_t *gw, const char *driver, const char *bill, long long amount)
 {
-    cmn_rargs_t *a = cmn_xalloc(sizeof *a);
+    cmn_rargs_t args, *a = &args; /* on the stack: about 10 KB, built and sent at once */
     cmn_rargs_init(a);
     cmn_rargs_str(a, "EVALSHA");
     cmn_rargs_str(a, cmn_redis_script_sha(gw->redis, gw->scripts[GW_LUA_DRIVER_BILL]));
@@ -1227,7 +1223,6 @@ void gw_driver_bill_apply(gw_t *gw, const char *driver, const char *bill, long l
     cmn_rargs_int(a, gw_now(gw));
     if (cmn_redis_command(gw->redis, on_bill_applied, gw, a->n, a->v, a->len) != 0)
         cmn_log(CMN_LOG_WARN, "driver_update", "bill %s: driver update not sent", bill);
-    cmn_free(a);
 }
 
 void gw_plates_mirror(gw_t *gw, const char *driver, const char *plates, const char *snapshot)
@@ -1302,7 +1297,7 @@ static void commit(ev_t *e, const char *outcome, const char *seq, const char *ex
                    const char *review, cmn_buf_t *bill_stream, struct record *record)
 {
     static const char *const names[] = {"open", "fold", "held"};
-    cmn_rargs_t *a = cmn_xalloc(sizeof *a);
+    cmn_rargs_t args, *a = &args; /* on the stack: about 10 KB, built and sent at once */
     struct commit_ctx *cc = cmn_xcalloc(1, sizeof *cc);
     cc->e = e;
     if (bill_stream != NULL) {
@@ -1343,7 +1338,6 @@ static void commit(ev_t *e, const char *outcome, const char *seq, const char *ex
     int rc = a->overflow || record->overflow
                  ? CMN_ETOOBIG
                  : cmn_redis_command(e->gw->redis, on_commit, cc, a->n, a->v, a->len);
-    cmn_free(a);
     if (rc != 0) {
         cmn_free(cc);
         unavailable(e, "cannot send to Redis");

@@ -66,12 +66,23 @@ int cmn_buf_puts(cmn_buf_t *b, const char *s)
 
 int cmn_buf_vprintf(cmn_buf_t *b, const char *fmt, va_list ap)
 {
+    /* Formatted straight into the free space when it fits (most calls): one pass, not two. */
+    size_t room = b->cap > b->len ? b->cap - b->len : 0;
     va_list copy;
     va_copy(copy, ap);
-    int n = vsnprintf(NULL, 0, fmt, copy);
+    int n = vsnprintf(room ? b->base + b->len : NULL, room, fmt, copy);
     va_end(copy);
-    if (n < 0)
+    if (n < 0) {
+        if (b->base != NULL)
+            b->base[b->len] = '\0';
         return CMN_EINVAL;
+    }
+    if ((size_t)n < room && (size_t)n <= b->max - b->len) {
+        b->len += (size_t)n;
+        return 0;
+    }
+    if (room)
+        b->base[b->len] = '\0'; /* the attempt wrote past the end: the content is as it was */
     int rc = reserve(b, (size_t)n);
     if (rc != 0)
         return rc;

@@ -92,9 +92,41 @@ static void test_escape(void **state)
     assert_true(cmn_log_enabled(CMN_LOG_ERROR));
 }
 
+/* printf into a buffer: into the free space when it fits, grown when not, refused past the cap with
+ * the content as it was. */
+static void test_buf_printf(void **state)
+{
+    (void)state;
+    cmn_buf_t b;
+    char want[4096];
+    size_t wl = 0;
+    cmn_buf_init(&b, 4000);
+    for (int i = 0; i < 300; i++) {
+        assert_int_equal(cmn_buf_printf(&b, "%d:%s;", i, i % 7 ? "x" : "longer piece"), 0);
+        wl += (size_t)snprintf(want + wl, sizeof want - wl, "%d:%s;", i,
+                               i % 7 ? "x" : "longer piece");
+        assert_int_equal(b.len, wl);
+        assert_string_equal(b.base, want);
+    }
+    /* 40 bytes left under the cap: 41 are refused, 40 fit. */
+    cmn_buf_t c;
+    cmn_buf_init(&c, 50);
+    assert_int_equal(cmn_buf_printf(&c, "%s", "0123456789"), 0);
+    assert_int_equal(cmn_buf_printf(&c, "%041d", 7), CMN_ETOOBIG);
+    assert_string_equal(c.base, "0123456789");
+    assert_int_equal(c.len, 10);
+    assert_int_equal(cmn_buf_printf(&c, "%040d", 7), 0);
+    assert_int_equal(c.len, 50);
+    assert_int_equal(c.base[49], '7');
+    assert_int_equal(c.base[50], '\0');
+    cmn_buf_dispose(&c);
+    cmn_buf_dispose(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_lines_are_json),
-                                       cmocka_unit_test(test_escape)};
+                                       cmocka_unit_test(test_escape),
+                                       cmocka_unit_test(test_buf_printf)};
     return cmocka_run_group_tests_name("log", tests, NULL, NULL);
 }

@@ -47,6 +47,11 @@ static int reserve(cmn_buf_t *b, size_t extra)
     return 0;
 }
 
+int cmn_buf_reserve(cmn_buf_t *b, size_t extra)
+{
+    return reserve(b, extra);
+}
+
 int cmn_buf_append(cmn_buf_t *b, const void *data, size_t n)
 {
     int rc = reserve(b, n);

@@ -181,7 +181,11 @@ int gw_answer_render(const char *tuple, size_t len, json_t **out)
  * it the old way, which leaves that member out. */
 static int answer_write(const char *f[8], const size_t fl[8], cmn_buf_t *b)
 {
-    int rc = cmn_buf_append(b, "{", 1);
+    size_t need = 120; /* the names, quotes and commas */
+    for (int i = 0; i < 8; i++)
+        need += fl[i];
+    int rc = cmn_buf_reserve(b, need + need / 4); /* room for some escapes: grown once */
+    rc = rc ? rc : cmn_buf_append(b, "{", 1);
     for (int i = 0; i < 8 && rc == 0; i++) {
         if (i > 0)
             rc = cmn_buf_append(b, ",", 1);
@@ -930,7 +934,7 @@ struct record {
 static void rec_set(struct record *r, const char *k, const char *v, size_t len)
 {
     for (int i = 0; i < r->n; i++) {
-        if (strcmp(r->key[i], k) == 0) {
+        if (r->key[i][0] == k[0] && strcmp(r->key[i], k) == 0) {
             r->val[i] = v;
             r->len[i] = len;
             return;

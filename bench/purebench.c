@@ -8,8 +8,10 @@
  *                  shipped demo city's) and a fixed mix of stays (0 minutes to 3 days, every start
  *                  time of the week, classes small / new_energy / large);
  *   fee_rows       the same with CMN_FEE_EXPLAIN (the explanation's rows and caps), no JSON;
- *   fee_explained  CMN_FEE_EXPLAIN and the JSON explanation built and serialised, as the gateway
- *                  does for every exit (cmn_tariff_fee + cmn_fee_to_json + cmn_json_dump);
+ *   fee_explained  CMN_FEE_EXPLAIN and the JSON explanation written, as the gateway does for
+ *                  every exit (cmn_tariff_fee + cmn_fee_explain_json into a fresh buffer);
+ *   fee_explained_tree  the same explanation as a jansson tree, serialised (cmn_fee_to_json +
+ *                  cmn_json_dump: the same bytes, the way the gateway wrote it before);
  *   plate_parse    cmn_plate_parse (NFKC, separators, upper case, rules, class) of a mix of camera
  *                  reads: ordinary, new energy, police, coach, Hong Kong, lower case, full-width,
  *                  separators, misreads, sentinels, invalid text;
@@ -157,11 +159,18 @@ static void bench_fee(double seconds, int explain, result_t *out)
                 rows_total += fee.nrows;
                 rows_docs++;
                 if (explain == 2) {
+                    cmn_buf_t b;
+                    cmn_buf_init(&b, 1024 * 1024);
+                    if (cmn_fee_explain_json(tf, &fee, &b) == 0) {
+                        checksum += b.len;
+                        json_bytes += b.len;
+                        json_docs++;
+                    }
+                    cmn_buf_dispose(&b);
+                } else if (explain == 3) {
                     json_t *j = cmn_fee_to_json(tf, &fee);
                     char *text = cmn_json_dump(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
                     checksum += text ? strlen(text) : 0;
-                    json_bytes += text ? strlen(text) : 0;
-                    json_docs++;
                     cmn_free(text);
                     json_decref(j);
                 }
@@ -257,12 +266,13 @@ int main(int argc, char **argv)
         return 1;
     make_stays();
 
-    result_t r[6] = {{"fee", 0, 0},
+    result_t r[7] = {{"fee", 0, 0},
                      {"fee_rows", 0, 0},
                      {"fee_explained", 0, 0},
                      {"plate_parse", 0, 0},
                      {"plate_match", 0, 0},
-                     {"plate_compare", 0, 0}};
+                     {"plate_compare", 0, 0},
+                     {"fee_explained_tree", 0, 0}};
     /* A short warm-up: ICU's normaliser data and the time-zone tables are loaded lazily. */
     result_t warm;
     bench_fee(0.05, 2, &warm);
@@ -281,10 +291,12 @@ int main(int argc, char **argv)
         bench_match(seconds, &r[4]);
     if (WANT(5))
         bench_compare(seconds, &r[5]);
+    if (WANT(6))
+        bench_fee(seconds, 3, &r[6]);
 
     printf("{\"tariffs\":%d,\"stays\":%d,\"reads\":%zu,\"pairs\":%zu", ntariffs, NSTAYS, NREADS,
            NPAIRS);
-    for (int i = 0; i < 6; i++)
+    for (int i = 0; i < 7; i++)
         if (r[i].ops > 0)
             printf(",\"%s\":{\"ops\":%lld,\"seconds\":%.3f,\"per_s\":%.0f,\"ns\":%.1f}", r[i].name,
                r[i].ops, r[i].secs, (double)r[i].ops / r[i].secs, r[i].secs * 1e9 / (double)r[i].ops);

@@ -130,10 +130,12 @@ static void ev_free(ev_t *e)
 
 /* ---- answers ----------------------------------------------------------------------------- */
 
-int gw_answer_render(const char *tuple, size_t len, json_t **out)
+static const char *const answer_names[] = {"decision", "reason",   "match",    "session_id",
+                                           "bill_id",  "amount",   "currency", "display"};
+
+/* Splits a stored answer into its 8 fields; -1 when it has another number of them. */
+static int answer_split(const char *tuple, size_t len, const char *f[8], size_t fl[8])
 {
-    const char *f[8];
-    size_t fl[8];
     size_t n = 0, start = 0;
     for (size_t i = 0; i <= len && n < 8; i++) {
         if (i == len || tuple[i] == '\x1f') {
@@ -143,26 +145,61 @@ int gw_answer_render(const char *tuple, size_t len, json_t **out)
             start = i + 1;
         }
     }
-    if (n != 8)
+    return n == 8 ? 0 : -1;
+}
+
+static long long answer_amount(const char *s, size_t len)
+{
+    char num[24];
+    size_t k = len < sizeof num - 1 ? len : sizeof num - 1;
+    memcpy(num, s, k);
+    num[k] = '\0';
+    return strtoll(num, NULL, 10);
+}
+
+int gw_answer_render(const char *tuple, size_t len, json_t **out)
+{
+    const char *f[8];
+    size_t fl[8];
+    if (answer_split(tuple, len, f, fl) != 0)
         return CMN_EPARSE;
-    static const char *const names[] = {"decision", "reason",   "match",    "session_id",
-                                        "bill_id",  "amount",   "currency", "display"};
     json_t *o = json_object();
     for (int i = 0; i < 8; i++) {
-        if (fl[i] == 0) {
-            json_object_set_new(o, names[i], json_null());
-        } else if (i == 5) {
-            char num[24];
-            size_t k = fl[i] < sizeof num - 1 ? fl[i] : sizeof num - 1;
-            memcpy(num, f[i], k);
-            num[k] = '\0';
-            json_object_set_new(o, names[i], json_integer(strtoll(num, NULL, 10)));
-        } else {
-            json_object_set_new(o, names[i], json_stringn(f[i], fl[i]));
-        }
+        if (fl[i] == 0)
+            json_object_set_new(o, answer_names[i], json_null());
+        else if (i == 5)
+            json_object_set_new(o, answer_names[i], json_integer(answer_amount(f[i], fl[i])));
+        else
+            json_object_set_new(o, answer_names[i], json_stringn(f[i], fl[i]));
     }
     *out = o;
     return 0;
+}
+
+/* The same answer as gw_answer_render gives, written as JSON text without the jansson object
+ * (every event answers one).  CMN_EINVAL for a field that is not UTF-8: the caller then renders
+ * it the old way, which leaves that member out. */
+static int answer_write(const char *f[8], const size_t fl[8], cmn_buf_t *b)
+{
+    size_t need = 120; /* the names, quotes and commas */
+    for (int i = 0; i < 8; i++)
+        need += fl[i];
+    int rc = cmn_buf_reserve(b, need + need / 4); /* room for some escapes: grown once */
+    rc = rc ? rc : cmn_buf_append(b, "{", 1);
+    for (int i = 0; i < 8 && rc == 0; i++) {
+        if (i > 0)
+            rc = cmn_buf_append(b, ",", 1);
+        rc = rc ? rc : cmn_json_put_key(b, answer_names[i]);
+        if (rc != 0)
+            break;
+        if (fl[i] == 0)
+            rc = cmn_buf_append(b, "null", 4);
+        else if (i == 5)
+            rc = cmn_json_put_int(b, answer_amount(f[i], fl[i]));
+        else
+            rc = cmn_json_put_string(b, f[i], fl[i]);
+    }
+    return rc ? rc : cmn_buf_append(b, "}", 1);
 }
 
 /* Builds the tuple decision US reason US match US session US bill US amount US currency US display. */
@@ -185,28 +222,42 @@ static int decision_of(const char *s)
 /* Answers with a stored or fresh tuple and counts the decision. */
 static void respond_tuple(ev_t *e, const char *t, size_t len, int replay)
 {
-    json_t *o;
-    if (gw_answer_render(t, len, &o) != 0) {
+    const char *f[8];
+    size_t fl[8];
+    if (answer_split(t, len, f, fl) != 0) {
         gw_respond_error(e->req, 500, "internal", "stored answer is unreadable");
         ev_free(e);
         return;
     }
-    const char *reason = json_string_value(json_object_get(o, "reason"));
-    const char *decision = json_string_value(json_object_get(o, "decision"));
-    int r = reason ? gw_reason_parse(reason) : -1;
+    /* The tuple's fields are not NUL-terminated: the two names are copied out to parse and log. */
+    char reason[64] = "", decision[16] = "";
+    if (fl[1] > 0 && fl[1] < sizeof reason)
+        memcpy(reason, f[1], fl[1]);
+    if (fl[0] > 0 && fl[0] < sizeof decision)
+        memcpy(decision, f[0], fl[0]);
+    int r = reason[0] ? gw_reason_parse(reason) : -1;
     if (replay)
         e->gw->metrics.replays++;
-    else if (r >= 0 && decision != NULL)
+    else if (r >= 0 && decision[0])
         gw_metrics_decision(&e->gw->metrics, e->dir, decision_of(decision), (gw_reason_t)r,
                             uv_hrtime() - e->req->received_ns);
-    if (!replay) {
+    if (!replay && cmn_log_enabled(CMN_LOG_INFO)) {
         char masked[CMN_PLATE_MAX];
         cmn_plate_mask(e->unreadable ? "" : e->plate, masked, sizeof masked);
         cmn_log(CMN_LOG_INFO, e->dir == GW_DIR_ENTRY ? "entry" : "exit",
                 "lot %s lane %s plate %s: %s %s", e->lot->id, e->lane->id, masked,
-                decision ? decision : "?", reason ? reason : "?");
+                decision[0] ? decision : "?", reason[0] ? reason : "?");
     }
-    gw_respond_json(e->req, 200, o);
+    cmn_buf_t body;
+    cmn_buf_init(&body, 64 * 1024);
+    if (answer_write(f, fl, &body) == 0) {
+        cmn_httpd_respond(e->req, 200, "application/json", body.base, body.len, NULL);
+    } else {
+        json_t *o;
+        gw_answer_render(t, len, &o);
+        gw_respond_json(e->req, 200, o);
+    }
+    cmn_buf_dispose(&body);
     ev_free(e);
 }
 
@@ -438,7 +489,9 @@ static int is_exempt(const cmn_cfg_lot_t *lot, const char *plate)
     cmn_plate_t p;
     if (in_list(lot->exempt, lot->nexempt, plate))
         return 1;
-    if (cmn_plate_parse(plate, strlen(plate), &p) == 0 && (lot->exempt_kinds & (1u << p.kind)))
+    /* Parsed only for a lot that exempts kinds of plates (most exempt none). */
+    if (lot->exempt_kinds != 0 && cmn_plate_parse(plate, strlen(plate), &p) == 0 &&
+        (lot->exempt_kinds & (1u << p.kind)))
         return 1;
     return 0;
 }
@@ -446,15 +499,18 @@ static int is_exempt(const cmn_cfg_lot_t *lot, const char *plate)
 static void keys_common(ev_t *e, cmn_rargs_t *a, const char *const *names, int n)
 {
     for (int i = 0; i < n; i++)
-        cmn_rargs_fmt(a, "pk:%s:%s", e->tag, names[i]);
+        cmn_rargs_cat(a, "pk:", e->tag, ":", names[i], NULL);
 }
 
 /* The idempotency buckets: today's (server clock, UTC days) first, then the older ones. */
 static void keys_idem(ev_t *e, cmn_rargs_t *a)
 {
     int64_t today = cmn_floordiv(gw_now(e->gw), 86400);
-    for (int64_t d = 0; d <= e->conf->cfg->gateway.idempotency_days; d++)
-        cmn_rargs_fmt(a, "pk:%s:idem:%lld", e->tag, (long long)(today - d));
+    char day[24];
+    for (int64_t d = 0; d <= e->conf->cfg->gateway.idempotency_days; d++) {
+        snprintf(day, sizeof day, "%lld", (long long)(today - d));
+        cmn_rargs_cat(a, "pk:", e->tag, ":idem:", day, NULL);
+    }
 }
 
 void gw_idem_digests(const char *device, const char *event_id, const void *body, size_t len,
@@ -484,7 +540,7 @@ static void day_key(ev_t *e, cmn_rargs_t *a, cmn_instant_t t)
 {
     char d[16];
     cmn_date_format(local_day(e->lot, t), d, sizeof d);
-    cmn_rargs_fmt(a, "pk:%s:day:%s", e->tag, d);
+    cmn_rargs_cat(a, "pk:", e->tag, ":day:", d, NULL);
 }
 
 /* ---- entry ------------------------------------------------------------------------------- */
@@ -540,6 +596,20 @@ static void on_entry(void *data, int status, redisReply *r)
     send_entry(e);
 }
 
+/* A fee's explanation as JSON text (the bytes of cmn_fee_to_json dumped compact, in order). */
+static void explanation(const cmn_tariff_t *t, const cmn_fee_t *fee, cmn_buf_t *out)
+{
+    if (cmn_fee_explain_json(t, fee, out) == 0)
+        return;
+    /* Only a tariff string that is not UTF-8 gets here: jansson then leaves that member out. */
+    json_t *j = cmn_fee_to_json(t, fee);
+    char *text = cmn_json_dump(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(j);
+    if (text != NULL)
+        cmn_buf_puts(out, text);
+    cmn_free(text);
+}
+
 /* The fee of a stale session (closed by a new entry) up to the new entry, with its explanation. */
 static long long stale_fee(ev_t *e, char **expl)
 {
@@ -555,9 +625,10 @@ static long long stale_fee(ev_t *e, char **expl)
     long long amount = 0;
     if (cmn_tariff_fee(t, s.vclass, s.entry, to, CMN_FEE_EXPLAIN, &fee) == 0) {
         amount = fee.amount;
-        json_t *j = cmn_fee_to_json(t, &fee);
-        *expl = cmn_json_dump(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
-        json_decref(j);
+        cmn_buf_t b;
+        cmn_buf_init(&b, 1024 * 1024);
+        explanation(t, &fee, &b);
+        *expl = cmn_buf_take(&b, NULL);
     }
     cmn_fee_dispose(&fee);
     return amount;
@@ -567,7 +638,7 @@ static void send_entry(ev_t *e)
 {
     static const char *const names[] = {"open", "fold", "held", "meta"};
     const cmn_cfg_lot_t *lot = e->lot;
-    cmn_rargs_t *a = cmn_xalloc(sizeof *a);
+    cmn_rargs_t args, *a = &args; /* on the stack: about 10 KB, built and sent at once */
     char display_open[160], display_full[160], display_hold[160];
     const char *mode = "normal";
     char *expl = NULL;
@@ -599,11 +670,11 @@ static void send_entry(ev_t *e)
     cmn_rargs_str(a, "0");
     keys_common(e, a, names, 4);
     day_key(e, a, e->ts);
-    cmn_rargs_fmt(a, "pk:%s:entries", e->tag);
-    cmn_rargs_fmt(a, "pk:%s:review", e->tag);
-    cmn_rargs_fmt(a, "pk:%s:s:%s", e->tag, e->stale_seq[0] ? e->stale_seq : "-");
-    cmn_rargs_fmt(a, "pk:%s:passes", e->tag);
-    cmn_rargs_fmt(a, "pk:%s:allow", e->tag);
+    cmn_rargs_cat(a, "pk:", e->tag, ":entries", NULL);
+    cmn_rargs_cat(a, "pk:", e->tag, ":review", NULL);
+    cmn_rargs_cat(a, "pk:", e->tag, ":s:", e->stale_seq[0] ? e->stale_seq : "-", NULL);
+    cmn_rargs_cat(a, "pk:", e->tag, ":passes", NULL);
+    cmn_rargs_cat(a, "pk:", e->tag, ":allow", NULL);
     keys_idem(e, a);
     int nkeys = a->n - nkeys_at - 1;
     cmn_rargs_fmt(a, "%d", nkeys);
@@ -639,18 +710,19 @@ static void send_entry(ev_t *e)
     int rc = a->overflow ? CMN_ETOOBIG
                          : cmn_redis_command(e->gw->redis, on_entry, e, a->n, a->v, a->len);
     cmn_free(expl);
-    cmn_free(a);
     if (rc != 0)
         unavailable(e, "cannot send to Redis");
 }
 
 /* ---- exit -------------------------------------------------------------------------------- */
 
+struct record;
+
 static void send_lookup(ev_t *e);
 static void exit_decide(ev_t *e);
 static void commit(ev_t *e, const char *outcome, const char *seq, const char *expected,
                    cmn_buf_t *answer, const char *status, const char *held, cmn_buf_t *counters,
-                   const char *review, cmn_buf_t *bill_stream, json_t *record);
+                   const char *review, cmn_buf_t *bill_stream, struct record *record);
 
 static void on_lookup(void *data, int status, redisReply *r)
 {
@@ -719,7 +791,7 @@ static void on_bucket(void *data, int status, redisReply *r)
 static void send_lookup(ev_t *e)
 {
     static const char *const names[] = {"open", "fold", "held", "tariffs", "meta"};
-    cmn_rargs_t *a = cmn_xalloc(sizeof *a);
+    cmn_rargs_t args, *a = &args; /* on the stack: about 10 KB, built and sent at once */
     const char *level = e->lot->policy.match == CMN_MATCH_EXACT        ? "exact"
                         : e->lot->policy.match == CMN_MATCH_CANDIDATES ? "candidates"
                                                                         : "fuzzy";
@@ -740,8 +812,8 @@ static void send_lookup(ev_t *e)
     cmn_rargs_str(a, cmn_redis_script_sha(e->gw->redis, e->gw->scripts[GW_LUA_EXIT_LOOKUP]));
     cmn_rargs_int(a, 7 + e->conf->cfg->gateway.idempotency_days + 1);
     keys_common(e, a, names, 5);
-    cmn_rargs_fmt(a, "pk:%s:passes", e->tag);
-    cmn_rargs_fmt(a, "pk:%s:allow", e->tag);
+    cmn_rargs_cat(a, "pk:", e->tag, ":passes", NULL);
+    cmn_rargs_cat(a, "pk:", e->tag, ":allow", NULL);
     keys_idem(e, a);
     idem_args(e, a);
     cmn_rargs_str(a, e->plate);
@@ -759,10 +831,8 @@ static void send_lookup(ev_t *e)
     }
     rc = a->overflow ? CMN_ETOOBIG
                      : cmn_redis_command(e->gw->redis, on_lookup, e, a->n, a->v, a->len);
-    if (rc != 0) {
-        cmn_free(a);
+    if (rc != 0)
         return unavailable(e, "cannot send to Redis");
-    }
     e->pending = 1;
     /* The plate index buckets of the read and of each distinct candidate key, pipelined. */
     const char *folds[MAX_CANDIDATES + 1];
@@ -778,13 +848,12 @@ static void send_lookup(ev_t *e)
     for (int i = 0; i < nf; i++) {
         cmn_rargs_init(a);
         cmn_rargs_str(a, "HGETALL");
-        cmn_rargs_fmt(a, "pk:plate:{%s}", folds[i]);
+        cmn_rargs_cat(a, "pk:plate:{", folds[i], "}", NULL);
         if (cmn_redis_command(e->gw->redis, on_bucket, e, a->n, a->v, a->len) == 0)
             e->pending++;
         else
             e->failed = 1;
     }
-    cmn_free(a);
 }
 
 /* Parses a credit copy (driver US ver US score US suspended US eligibility US unpaid_count US
@@ -843,16 +912,69 @@ static gw_reason_t credit_decision(ev_t *e, const struct credit *c, long long fe
     return GW_REASON_CREDIT_OK;
 }
 
-static void add_field(json_t *rec, const char *k, const char *v)
+/*
+ * An exit's record: the fields exit_commit writes into the session's hash, in the order added (a
+ * field added again keeps its place and takes the new value).  Values are referenced, not copied:
+ * each lives until commit() has handed the command to hiredis, which copies it (they are the
+ * event's own fields, the configuration's, or locals of the function that calls commit()).
+ * Numbers are formatted into `store`.
+ */
+#define RECORD_MAX 32
+
+struct record {
+    const char *key[RECORD_MAX];
+    const char *val[RECORD_MAX];
+    size_t len[RECORD_MAX];
+    int n;
+    int overflow;
+    size_t used;
+    char store[RECORD_MAX * 24];
+};
+
+static void rec_set(struct record *r, const char *k, const char *v, size_t len)
 {
-    json_object_set_new(rec, k, json_string(v ? v : ""));
+    for (int i = 0; i < r->n; i++) {
+        if (r->key[i][0] == k[0] && strcmp(r->key[i], k) == 0) {
+            r->val[i] = v;
+            r->len[i] = len;
+            return;
+        }
+    }
+    if (r->n >= RECORD_MAX) {
+        r->overflow = 1;
+        return;
+    }
+    r->key[r->n] = k;
+    r->val[r->n] = v;
+    r->len[r->n] = len;
+    r->n++;
 }
 
-static void add_int(json_t *rec, const char *k, long long v)
+static const char *rec_get(const struct record *r, const char *k)
 {
-    char num[24];
-    snprintf(num, sizeof num, "%lld", v);
-    json_object_set_new(rec, k, json_string(num));
+    for (int i = 0; i < r->n; i++) {
+        if (strcmp(r->key[i], k) == 0)
+            return r->val[i];
+    }
+    return "";
+}
+
+static void add_field(struct record *rec, const char *k, const char *v)
+{
+    v = v ? v : "";
+    rec_set(rec, k, v, strlen(v));
+}
+
+static void add_int(struct record *rec, const char *k, long long v)
+{
+    size_t room = sizeof rec->store - rec->used;
+    int n = snprintf(rec->store + rec->used, room, "%lld", v);
+    if (n < 0 || (size_t)n >= room) {
+        rec->overflow = 1;
+        return;
+    }
+    rec_set(rec, k, rec->store + rec->used, (size_t)n);
+    rec->used += (size_t)n + 1;
 }
 
 static const char *hold_display(gw_reason_t r)
@@ -880,7 +1002,8 @@ static void exit_decide(ev_t *e)
     int digits = cmn_tariff_fraction_digits(lot->tariff);
     char sid[96] = "", bid[100] = "", money[32], dur[64], display[200], held[64];
     cmn_buf_t answer, counters, stream;
-    json_t *rec = json_object();
+    struct record rec_store = {.n = 0}, *rec = &rec_store;
+    cmn_buf_t expl;
     gw_reason_t reason;
     long long amount = 0;
     cmn_fee_t fee;
@@ -890,18 +1013,16 @@ static void exit_decide(ev_t *e)
     cmn_buf_init(&answer, 4096);
     cmn_buf_init(&counters, 1024);
     cmn_buf_init(&stream, 4096);
+    cmn_buf_init(&expl, 1024 * 1024);
 
     if (e->failed || e->found.kind[0] == '\0') {
-        json_decref(rec);
         return unavailable(e, "Redis is unavailable");
     }
     if (strcmp(e->found.kind, "dup") == 0) {
-        json_decref(rec);
         const char *t = e->found.record ? e->found.record : "";
         return respond_tuple(e, t, strlen(t), 1);
     }
     if (strcmp(e->found.kind, "conflict") == 0) {
-        json_decref(rec);
         return conflict(e);
     }
 
@@ -983,7 +1104,6 @@ static void exit_decide(ev_t *e)
     /* A session matched: the fee by the tariff version in force at its entry. */
     gw_session_rec_t s;
     if (gw_session_parse(e->found.record, strlen(e->found.record), &s) != 0) {
-        json_decref(rec);
         return unavailable(e, "session record is unreadable");
     }
     const cmn_tariff_t *t = gw_tariff_by_version(e->gw, s.tver);
@@ -1003,7 +1123,6 @@ static void exit_decide(ev_t *e)
         review = "exit_before_entry";
     }
     if (cmn_tariff_fee(t, s.vclass, s.entry, exit_at, CMN_FEE_EXPLAIN, &fee) != 0) {
-        json_decref(rec);
         cmn_fee_dispose(&fee);
         return unavailable(e, "the fee cannot be computed");
     }
@@ -1011,9 +1130,7 @@ static void exit_decide(ev_t *e)
     amount = fee.amount;
     cur = cmn_tariff_currency(t);
     digits = cmn_tariff_fraction_digits(t);
-    json_t *expl = cmn_fee_to_json(t, &fee);
-    char *expl_text = cmn_json_dump(expl, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(expl);
+    explanation(t, &fee, &expl);
 
     add_field(rec, "id", sid);
     add_field(rec, "session", sid);
@@ -1026,8 +1143,7 @@ static void exit_decide(ev_t *e)
     add_int(rec, "amount", amount);
     add_field(rec, "currency", cur);
     add_field(rec, "match", e->found.kind);
-    add_field(rec, "explanation", expl_text ? expl_text : "");
-    cmn_free(expl_text);
+    rec_set(rec, "explanation", expl.base ? expl.base : "", expl.len);
 
     cmn_money_format(amount, digits, money, sizeof money);
     duration_text(exit_at - s.entry, dur, sizeof dur);
@@ -1088,6 +1204,7 @@ out:
     cmn_buf_dispose(&answer);
     cmn_buf_dispose(&counters);
     cmn_buf_dispose(&stream);
+    cmn_buf_dispose(&expl);
 }
 
 /* ---- after a bill: the driver's record ---------------------------------------------------- */
@@ -1096,21 +1213,20 @@ static void on_bill_applied(void *data, int status, redisReply *r);
 
 void gw_driver_bill_apply(gw_t *gw, const char *driver, const char *bill, long long amount)
 {
-    cmn_rargs_t *a = cmn_xalloc(sizeof *a);
+    cmn_rargs_t args, *a = &args; /* on the stack: about 10 KB, built and sent at once */
     cmn_rargs_init(a);
     cmn_rargs_str(a, "EVALSHA");
     cmn_rargs_str(a, cmn_redis_script_sha(gw->redis, gw->scripts[GW_LUA_DRIVER_BILL]));
     cmn_rargs_str(a, "4");
-    cmn_rargs_fmt(a, "pk:drv:{%s}", driver);
-    cmn_rargs_fmt(a, "pk:drv:{%s}:unpaid", driver);
-    cmn_rargs_fmt(a, "pk:drv:{%s}:applied", driver);
-    cmn_rargs_fmt(a, "pk:drv:{%s}:bills", driver);
+    cmn_rargs_cat(a, "pk:drv:{", driver, "}", NULL);
+    cmn_rargs_cat(a, "pk:drv:{", driver, "}:unpaid", NULL);
+    cmn_rargs_cat(a, "pk:drv:{", driver, "}:applied", NULL);
+    cmn_rargs_cat(a, "pk:drv:{", driver, "}:bills", NULL);
     cmn_rargs_str(a, bill);
     cmn_rargs_int(a, amount);
     cmn_rargs_int(a, gw_now(gw));
     if (cmn_redis_command(gw->redis, on_bill_applied, gw, a->n, a->v, a->len) != 0)
         cmn_log(CMN_LOG_WARN, "driver_update", "bill %s: driver update not sent", bill);
-    cmn_free(a);
 }
 
 void gw_plates_mirror(gw_t *gw, const char *driver, const char *plates, const char *snapshot)
@@ -1182,18 +1298,16 @@ static void on_commit(void *data, int status, redisReply *r)
 
 static void commit(ev_t *e, const char *outcome, const char *seq, const char *expected,
                    cmn_buf_t *answer, const char *status, const char *held, cmn_buf_t *counters,
-                   const char *review, cmn_buf_t *bill_stream, json_t *record)
+                   const char *review, cmn_buf_t *bill_stream, struct record *record)
 {
     static const char *const names[] = {"open", "fold", "held"};
-    cmn_rargs_t *a = cmn_xalloc(sizeof *a);
+    cmn_rargs_t args, *a = &args; /* on the stack: about 10 KB, built and sent at once */
     struct commit_ctx *cc = cmn_xcalloc(1, sizeof *cc);
     cc->e = e;
     if (bill_stream != NULL) {
-        snprintf(cc->driver, sizeof cc->driver, "%s",
-                 json_string_value(json_object_get(record, "driver")));
-        snprintf(cc->bill, sizeof cc->bill, "%s",
-                 json_string_value(json_object_get(record, "bill")));
-        cc->amount = strtoll(json_string_value(json_object_get(record, "amount")), NULL, 10);
+        snprintf(cc->driver, sizeof cc->driver, "%s", rec_get(record, "driver"));
+        snprintf(cc->bill, sizeof cc->bill, "%s", rec_get(record, "bill"));
+        cc->amount = strtoll(rec_get(record, "amount"), NULL, 10);
     }
 
     cmn_rargs_init(a);
@@ -1202,9 +1316,9 @@ static void commit(ev_t *e, const char *outcome, const char *seq, const char *ex
     cmn_rargs_int(a, 7 + e->conf->cfg->gateway.idempotency_days + 1);
     keys_common(e, a, names, 3);
     day_key(e, a, e->ts);
-    cmn_rargs_fmt(a, "pk:%s:bills", e->tag);
-    cmn_rargs_fmt(a, "pk:%s:review", e->tag);
-    cmn_rargs_fmt(a, "pk:%s:s:%s", e->tag, seq[0] ? seq : "-");
+    cmn_rargs_cat(a, "pk:", e->tag, ":bills", NULL);
+    cmn_rargs_cat(a, "pk:", e->tag, ":review", NULL);
+    cmn_rargs_cat(a, "pk:", e->tag, ":s:", seq[0] ? seq : "-", NULL);
     keys_idem(e, a);
     idem_args(e, a);
     cmn_rargs_str(a, outcome);
@@ -1221,17 +1335,13 @@ static void commit(ev_t *e, const char *outcome, const char *seq, const char *ex
         cmn_rargs_ref(a, bill_stream->base ? bill_stream->base : "", bill_stream->len);
     else
         cmn_rargs_str(a, "");
-    const char *k;
-    json_t *v;
-    json_object_foreach(record, k, v)
-    {
-        cmn_rargs_str(a, k);
-        cmn_rargs_ref(a, json_string_value(v), json_string_length(v));
+    for (int i = 0; i < record->n; i++) {
+        cmn_rargs_str(a, record->key[i]);
+        cmn_rargs_ref(a, record->val[i], record->len[i]);
     }
-    int rc = a->overflow ? CMN_ETOOBIG
-                         : cmn_redis_command(e->gw->redis, on_commit, cc, a->n, a->v, a->len);
-    cmn_free(a);
-    json_decref(record);
+    int rc = a->overflow || record->overflow
+                 ? CMN_ETOOBIG
+                 : cmn_redis_command(e->gw->redis, on_commit, cc, a->n, a->v, a->len);
     if (rc != 0) {
         cmn_free(cc);
         unavailable(e, "cannot send to Redis");
@@ -1287,7 +1397,7 @@ void gw_h_events(gw_t *gw, cmn_httpd_req_t *req)
         tuple(&answer, "hold", GW_REASON_UNREADABLE, "none", NULL, NULL, 0, 0, NULL,
               "未识别车牌 请稍候");
         cmn_buf_puts(&counters, "hold:unreadable=1");
-        json_t *rec = json_object();
+        struct record rec_store = {.n = 0}, *rec = &rec_store;
         add_field(rec, "lot", e->lot->id);
         add_field(rec, "lane", e->lane->id);
         add_int(rec, "ts", e->ts);

@@ -199,8 +199,12 @@ int gw_auth_device(gw_t *gw, const cmn_config_t *cfg, const cmn_httpd_req_t *req
     tsbuf[tlen] = '\0';
     char expect_hex[65];
     unsigned char expect[32];
-    if (cmn_lane_sign(found->key.data, found->key.len, tsbuf, method, req->url, req->url_len,
-                      device, req->body, req->body_len, expect_hex) != 0 ||
+    int rc = found->mac != NULL
+                 ? cmn_lane_sign_ready(found->mac, tsbuf, method, req->url, req->url_len, device,
+                                       req->body, req->body_len, expect_hex)
+                 : cmn_lane_sign(found->key.data, found->key.len, tsbuf, method, req->url,
+                                 req->url_len, device, req->body, req->body_len, expect_hex);
+    if (rc != 0 ||
         cmn_unhex(expect_hex, 64, expect, 32) != 0 || !cmn_secure_equal(expect, given, 32)) {
         *why = "bad signature";
         return -1;

@@ -47,6 +47,11 @@ static int reserve(cmn_buf_t *b, size_t extra)
     return 0;
 }
 
+int cmn_buf_reserve(cmn_buf_t *b, size_t extra)
+{
+    return reserve(b, extra);
+}
+
 int cmn_buf_append(cmn_buf_t *b, const void *data, size_t n)
 {
     int rc = reserve(b, n);
@@ -66,12 +71,23 @@ int cmn_buf_puts(cmn_buf_t *b, const char *s)
 
 int cmn_buf_vprintf(cmn_buf_t *b, const char *fmt, va_list ap)
 {
+    /* Formatted straight into the free space when it fits (most calls): one pass, not two. */
+    size_t room = b->cap > b->len ? b->cap - b->len : 0;
     va_list copy;
     va_copy(copy, ap);
-    int n = vsnprintf(NULL, 0, fmt, copy);
+    int n = vsnprintf(room ? b->base + b->len : NULL, room, fmt, copy);
     va_end(copy);
-    if (n < 0)
+    if (n < 0) {
+        if (b->base != NULL)
+            b->base[b->len] = '\0';
         return CMN_EINVAL;
+    }
+    if ((size_t)n < room && (size_t)n <= b->max - b->len) {
+        b->len += (size_t)n;
+        return 0;
+    }
+    if (room)
+        b->base[b->len] = '\0'; /* the attempt wrote past the end: the content is as it was */
     int rc = reserve(b, (size_t)n);
     if (rc != 0)
         return rc;
@@ -91,28 +107,33 @@ int cmn_buf_printf(cmn_buf_t *b, const char *fmt, ...)
 
 int cmn_buf_json_escape(cmn_buf_t *b, const char *s, size_t n)
 {
-    size_t start = b->len;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        int rc;
+    size_t start = b->len, run = 0;
+    int rc = 0;
+    /* Bytes that need no escape are appended a run at a time (a log line is mostly such a run). */
+    for (size_t i = 0; i <= n && rc == 0; i++) {
+        unsigned char c = i < n ? (unsigned char)s[i] : 0;
+        if (i < n && c != '"' && c != '\\' && c >= 0x20 && c != 0x7f)
+            continue;
+        if (i > run)
+            rc = cmn_buf_append(b, s + run, i - run);
+        run = i + 1;
+        if (rc != 0 || i == n)
+            break;
         if (c == '"' || c == '\\') {
             char esc[2] = {'\\', (char)c};
             rc = cmn_buf_append(b, esc, 2);
         } else if (c == '\n') {
             rc = cmn_buf_append(b, "\\n", 2);
-        } else if (c < 0x20 || c == 0x7f) {
-            rc = cmn_buf_printf(b, "\\u%04x", c);
         } else {
-            rc = cmn_buf_append(b, &s[i], 1);
-        }
-        if (rc != 0) {
-            b->len = start;
-            if (b->base != NULL)
-                b->base[start] = '\0';
-            return rc;
+            rc = cmn_buf_printf(b, "\\u%04x", c);
         }
     }
-    return 0;
+    if (rc != 0) {
+        b->len = start;
+        if (b->base != NULL)
+            b->base[start] = '\0';
+    }
+    return rc;
 }
 
 char *cmn_buf_take(cmn_buf_t *b, size_t *len)

@@ -891,6 +891,8 @@ static void load_devices(jc_t *c, json_t *doc, cmn_config_t *cfg)
         if (load_secret(c, o, "key", 1, cfg->dir, &d->key) == 1 && d->key.len < 16)
             jc_err_at(c, "key", "an HMAC key must be at least 16 bytes long (from %s)",
                       d->key.source);
+        else if (d->key.len > 0)
+            d->mac = cmn_hmac_key_new(d->key.data, d->key.len);
         jc_pop(c, m2);
     }
     jc_pop(c, mark);
@@ -1242,6 +1244,7 @@ void cmn_config_free(cmn_config_t *cfg)
         cmn_free(d->lot_id);
         free_strv(d->lanes, d->nlanes);
         secret_dispose(&d->key);
+        cmn_hmac_key_free(d->mac);
     }
     cmn_free(cfg->devices);
     for (size_t i = 0; i < cfg->nproviders; i++) {

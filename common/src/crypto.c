@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cmn/err.h"
+#include "cmn/mem.h"
 
 static EVP_MAC *hmac;
 static pthread_once_t hmac_once = PTHREAD_ONCE_INIT;
@@ -18,21 +19,31 @@ static void fetch_hmac(void)
     hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
 }
 
-int cmn_hmac_sha256(const void *key, size_t keylen, const void *const *parts, const size_t *lens,
-                    size_t n, unsigned char out[32])
+static EVP_MAC_CTX *hmac_start(const void *key, size_t keylen)
 {
-    int rc = CMN_ECRYPTO;
     EVP_MAC_CTX *ctx = NULL;
-    size_t outlen = 0;
     char digest[] = "SHA256";
     OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
                            OSSL_PARAM_construct_end()};
 
     pthread_once(&hmac_once, fetch_hmac);
     if (hmac == NULL || (ctx = EVP_MAC_CTX_new(hmac)) == NULL)
-        goto out;
-    if (EVP_MAC_init(ctx, key, keylen, params) != 1)
-        goto out;
+        return NULL;
+    if (EVP_MAC_init(ctx, key, keylen, params) != 1) {
+        EVP_MAC_CTX_free(ctx);
+        return NULL;
+    }
+    return ctx;
+}
+
+/* Feeds the parts to a started context and frees it. */
+static int hmac_finish(EVP_MAC_CTX *ctx, const void *const *parts, const size_t *lens, size_t n,
+                       unsigned char out[32])
+{
+    int rc = CMN_ECRYPTO;
+    size_t outlen = 0;
+    if (ctx == NULL)
+        return rc;
     for (size_t i = 0; i < n; i++) {
         if (lens[i] > 0 && EVP_MAC_update(ctx, parts[i], lens[i]) != 1)
             goto out;
@@ -45,10 +56,55 @@ out:
     return rc;
 }
 
+int cmn_hmac_sha256(const void *key, size_t keylen, const void *const *parts, const size_t *lens,
+                    size_t n, unsigned char out[32])
+{
+    return hmac_finish(hmac_start(key, keylen), parts, lens, n, out);
+}
+
+struct cmn_hmac_key {
+    EVP_MAC_CTX *ready; /* initialised with the key, never updated: only copied */
+};
+
+cmn_hmac_key_t *cmn_hmac_key_new(const void *key, size_t keylen)
+{
+    EVP_MAC_CTX *ctx = hmac_start(key, keylen);
+    if (ctx == NULL)
+        return NULL;
+    cmn_hmac_key_t *k = cmn_xalloc(sizeof *k);
+    k->ready = ctx;
+    return k;
+}
+
+void cmn_hmac_key_free(cmn_hmac_key_t *k)
+{
+    if (k == NULL)
+        return;
+    EVP_MAC_CTX_free(k->ready);
+    cmn_free(k);
+}
+
+int cmn_hmac_sha256_ready(const cmn_hmac_key_t *k, const void *const *parts, const size_t *lens,
+                          size_t n, unsigned char out[32])
+{
+    /* The copy only reads the ready context: threads may share the key. */
+    return hmac_finish(EVP_MAC_CTX_dup(k->ready), parts, lens, n, out);
+}
+
+static EVP_MD *sha256;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+/* EVP_sha256() would be looked up in the providers again on every digest. */
+static void fetch_sha256(void)
+{
+    sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
 void cmn_sha256(const void *data, size_t len, unsigned char out[32])
 {
     unsigned int n = 0;
-    if (EVP_Digest(data, len, out, &n, EVP_sha256(), NULL) != 1)
+    pthread_once(&sha256_once, fetch_sha256);
+    if (EVP_Digest(data, len, out, &n, sha256 ? sha256 : EVP_sha256(), NULL) != 1)
         memset(out, 0, 32);
 }
 
@@ -96,17 +152,35 @@ int cmn_random(unsigned char *out, size_t n)
     return RAND_bytes(out, (int)n) == 1 ? 0 : CMN_ECRYPTO;
 }
 
-int cmn_lane_sign(const void *key, size_t keylen, const char *timestamp, const char *method,
-                  const char *path, size_t path_len, const char *device, const void *body,
-                  size_t body_len, char out[65])
+/* The signed text is timestamp "\n" method "\n" path "\n" device "\n" body; with a ready key k,
+ * else with key itself. */
+static int lane_sign(const cmn_hmac_key_t *k, const void *key, size_t keylen,
+                     const char *timestamp, const char *method, const char *path, size_t path_len,
+                     const char *device, const void *body, size_t body_len, char out[65])
 {
     unsigned char mac[32];
     const void *parts[] = {timestamp, "\n", method, "\n", path, "\n", device, "\n", body};
     const size_t lens[] = {strlen(timestamp), 1, strlen(method), 1, path_len, 1, strlen(device), 1,
                            body_len};
-    int rc = cmn_hmac_sha256(key, keylen, parts, lens, 9, mac);
+    int rc = k != NULL ? cmn_hmac_sha256_ready(k, parts, lens, 9, mac)
+                       : cmn_hmac_sha256(key, keylen, parts, lens, 9, mac);
     if (rc != 0)
         return rc;
     cmn_hex(mac, 32, out);
     return 0;
+}
+
+int cmn_lane_sign(const void *key, size_t keylen, const char *timestamp, const char *method,
+                  const char *path, size_t path_len, const char *device, const void *body,
+                  size_t body_len, char out[65])
+{
+    return lane_sign(NULL, key, keylen, timestamp, method, path, path_len, device, body, body_len,
+                     out);
+}
+
+int cmn_lane_sign_ready(const cmn_hmac_key_t *k, const char *timestamp, const char *method,
+                        const char *path, size_t path_len, const char *device, const void *body,
+                        size_t body_len, char out[65])
+{
+    return lane_sign(k, NULL, 0, timestamp, method, path, path_len, device, body, body_len, out);
 }

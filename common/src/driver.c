@@ -35,7 +35,7 @@ void cmn_driver_mirror(cmn_redis_t *r, int mirror_script, const char *driver, co
         if (n > 0 && n < sizeof ver)
             snprintf(ver, sizeof ver, "%.*s", (int)n, ver_start + 1);
     }
-    cmn_rargs_t *a = cmn_xalloc(sizeof *a);
+    cmn_rargs_t args, *a = &args; /* on the stack: about 10 KB, built and sent at once */
     while (*p) {
         while (*p == ' ')
             p++;
@@ -60,5 +60,4 @@ void cmn_driver_mirror(cmn_redis_t *r, int mirror_script, const char *driver, co
         if (cmn_redis_command(r, on_mirror, NULL, a->n, a->v, a->len) != 0)
             cmn_log(CMN_LOG_WARN, "plate_copy", "a plate's credit copy was not sent");
     }
-    cmn_free(a);
 }

@@ -30,6 +30,11 @@ int cmn_log_level_parse(const char *s)
     return -1;
 }
 
+int cmn_log_enabled(cmn_log_level_t level)
+{
+    return level >= log_min && level <= CMN_LOG_ERROR;
+}
+
 void cmn_logv(cmn_log_level_t level, const char *event, const char *fmt, va_list ap)
 {
     char msg[1024], ts[CMN_RFC3339_MAX];
@@ -42,8 +47,10 @@ void cmn_logv(cmn_log_level_t level, const char *event, const char *fmt, va_list
     cmn_rfc3339_format(now.tv_sec, 0, 1, ts, sizeof ts);
     vsnprintf(msg, sizeof msg, fmt, ap);
     cmn_buf_init(&b, 4096);
+    /* One allocation for a line of usual length rather than growing from 64 bytes. */
+    int rc = cmn_buf_reserve(&b, 512);
     /* ts carries milliseconds: insert them before the Z. */
-    int rc = cmn_buf_printf(&b, "{\"ts\":\"%.19s.%03ldZ\",\"level\":\"%s\",\"prog\":\"", ts,
+    rc |= cmn_buf_printf(&b, "{\"ts\":\"%.19s.%03ldZ\",\"level\":\"%s\",\"prog\":\"", ts,
                             now.tv_nsec / 1000000, level_names[level]);
     rc |= cmn_buf_json_escape(&b, log_prog, strlen(log_prog));
     rc |= cmn_buf_puts(&b, "\",\"event\":\"");

@@ -44,7 +44,51 @@ void cmn_rargs_fmt(cmn_rargs_t *a, const char *fmt, ...)
 
 void cmn_rargs_int(cmn_rargs_t *a, long long v)
 {
-    cmn_rargs_fmt(a, "%lld", v);
+    char tmp[24];
+    char *p = tmp + sizeof tmp;
+    /* Unsigned arithmetic: LLONG_MIN has no positive counterpart. */
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    if (v < 0)
+        *--p = '-';
+    size_t n = (size_t)(tmp + sizeof tmp - p);
+    if (n >= CMN_RARGS_STORE - a->used) {
+        a->overflow = 1;
+        return;
+    }
+    memcpy(a->store + a->used, p, n);
+    a->store[a->used + n] = '\0';
+    cmn_rargs_ref(a, a->store + a->used, n);
+    a->used += n + 1;
+}
+
+void cmn_rargs_cat(cmn_rargs_t *a, ...)
+{
+    va_list ap;
+    size_t start = a->used, n = 0;
+    const char *s;
+    if (start >= CMN_RARGS_STORE) {
+        a->overflow = 1;
+        return;
+    }
+    va_start(ap, a);
+    while ((s = va_arg(ap, const char *)) != NULL) {
+        size_t len = strlen(s);
+        if (len >= CMN_RARGS_STORE - start - n) {
+            a->overflow = 1;
+            va_end(ap);
+            return;
+        }
+        memcpy(a->store + start + n, s, len);
+        n += len;
+    }
+    va_end(ap);
+    a->store[start + n] = '\0';
+    cmn_rargs_ref(a, a->store + start, n);
+    a->used += n + 1;
 }
 
 const char *cmn_reply_str(const redisReply *r, size_t i, size_t *len)

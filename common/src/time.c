@@ -145,6 +145,13 @@ int cmn_rfc3339_parse(const char *s, size_t len, cmn_instant_t *out)
     return 0;
 }
 
+static char *two(char *p, int v)
+{
+    p[0] = (char)('0' + v / 10);
+    p[1] = (char)('0' + v % 10);
+    return p + 2;
+}
+
 int cmn_rfc3339_format(cmn_instant_t t, int offset, int z_for_utc, char *out, size_t outsz)
 {
     int off_min = offset / 60; /* toward zero */
@@ -154,10 +161,39 @@ int cmn_rfc3339_format(cmn_instant_t t, int offset, int z_for_utc, char *out, si
     int64_t y;
     int m, d;
     cmn_civil_from_days(days, &y, &m, &d);
-    if (off_min == 0 && z_for_utc)
+    int z = off_min == 0 && z_for_utc;
+    int a = off_min < 0 ? -off_min : off_min;
+    /* Written digit by digit when every field fits its width (every bill's times do, a dozen of
+     * them per exit): the same text as the formats below, without a printf per time. */
+    size_t n = z ? 20 : 25;
+    if (y >= 0 && y <= 9999 && a / 60 <= 99 && outsz > n) {
+        char *p = out;
+        p = two(p, (int)(y / 100));
+        p = two(p, (int)(y % 100));
+        *p++ = '-';
+        p = two(p, m);
+        *p++ = '-';
+        p = two(p, d);
+        *p++ = 'T';
+        p = two(p, (int)(sod / 3600));
+        *p++ = ':';
+        p = two(p, (int)(sod / 60 % 60));
+        *p++ = ':';
+        p = two(p, (int)(sod % 60));
+        if (z) {
+            *p++ = 'Z';
+        } else {
+            *p++ = off_min < 0 ? '-' : '+';
+            p = two(p, a / 60);
+            *p++ = ':';
+            p = two(p, a % 60);
+        }
+        *p = '\0';
+        return (int)n;
+    }
+    if (z)
         return snprintf(out, outsz, "%04lld-%02d-%02dT%02d:%02d:%02dZ", (long long)y, m, d,
                         (int)(sod / 3600), (int)(sod / 60 % 60), (int)(sod % 60));
-    int a = off_min < 0 ? -off_min : off_min;
     return snprintf(out, outsz, "%04lld-%02d-%02dT%02d:%02d:%02d%c%02d:%02d", (long long)y, m, d,
                     (int)(sod / 3600), (int)(sod / 60 % 60), (int)(sod % 60),
                     off_min < 0 ? '-' : '+', a / 60, a % 60);

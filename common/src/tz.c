@@ -12,6 +12,12 @@ struct cmn_tz {
     char *name;
     UCalendar *cal; /* guarded by lock: ICU calendars are not thread-safe */
     pthread_mutex_t lock;
+    /* The last offset found and the interval [from, until) over which it holds, guarded by lock:
+     * most instants asked for fall in the same interval (decades long for zones without DST), and
+     * ICU takes microseconds for each answer. */
+    int cached;
+    int offset;
+    cmn_instant_t from, until;
 };
 
 int cmn_tz_new(const char *id, cmn_tz_t **out)
@@ -76,26 +82,36 @@ int cmn_tz_offset(cmn_tz_t *tz, cmn_instant_t t, int *offset, cmn_instant_t *fro
     int rc = CMN_ETZ;
 
     pthread_mutex_lock(&tz->lock);
+    if (tz->cached && tz->from <= t && t < tz->until)
+        goto hit;
     ucal_setMillis(tz->cal, (UDate)t * 1000.0, &st);
     int32_t zone = ucal_get(tz->cal, UCAL_ZONE_OFFSET, &st);
     int32_t dst = ucal_get(tz->cal, UCAL_DST_OFFSET, &st);
     if (U_FAILURE(st))
         goto out;
-    *offset = (zone + dst) / 1000;
-    if (until != NULL) {
-        if (ucal_getTimeZoneTransitionDate(tz->cal, UCAL_TZ_TRANSITION_NEXT, &d, &st))
-            *until = ms_to_s(d);
-        else
-            *until = CMN_INSTANT_MAX;
-    }
-    if (from != NULL) {
-        if (ucal_getTimeZoneTransitionDate(tz->cal, UCAL_TZ_TRANSITION_PREVIOUS_INCLUSIVE, &d, &st))
-            *from = ms_to_s(d);
-        else
-            *from = CMN_INSTANT_MIN;
-    }
-    if (U_FAILURE(st))
+    cmn_instant_t next = CMN_INSTANT_MAX, prev = CMN_INSTANT_MIN;
+    if (ucal_getTimeZoneTransitionDate(tz->cal, UCAL_TZ_TRANSITION_NEXT, &d, &st))
+        next = ms_to_s(d);
+    if (ucal_getTimeZoneTransitionDate(tz->cal, UCAL_TZ_TRANSITION_PREVIOUS_INCLUSIVE, &d, &st))
+        prev = ms_to_s(d);
+    if (U_FAILURE(st)) {
+        /* The offset itself is known: a caller that needs no interval still gets it. */
+        if (from == NULL && until == NULL) {
+            *offset = (zone + dst) / 1000;
+            rc = 0;
+        }
         goto out;
+    }
+    tz->cached = 1;
+    tz->offset = (zone + dst) / 1000;
+    tz->from = prev;
+    tz->until = next;
+hit:
+    *offset = tz->offset;
+    if (until != NULL)
+        *until = tz->until;
+    if (from != NULL)
+        *from = tz->from;
     rc = 0;
 out:
     pthread_mutex_unlock(&tz->lock);

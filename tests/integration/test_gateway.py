@@ -19,15 +19,18 @@ NOW = int(time.time())
 H = 3600
 
 
-def parkctl_fee(entry, exit_, vclass="small"):
-    """The expected fee, from parkctl (the engine the differential test checks)."""
+def parkctl_fee(entry, exit_, vclass="small", explain=False):
+    """The expected fee, from parkctl (the engine the differential test checks); with `explain`,
+    parkctl's whole explanation (built as a jansson tree), members in its order."""
     with tempfile.NamedTemporaryFile("w", suffix=".json") as f:
         json.dump(harness.TARIFF, f)
         f.flush()
         out = subprocess.run([os.path.join(harness.BIN, "parkctl"), "fee", "--tariff", f.name,
                               "--class", vclass, "--entry", iso(entry), "--exit", iso(exit_),
-                              "--json"], capture_output=True, timeout=10, check=True)
-    return json.loads(out.stdout)["amount"]
+                              "--json"] + (["--explain"] if explain else []),
+                             capture_output=True, timeout=10, check=True)
+    doc = json.loads(out.stdout)
+    return doc if explain else doc["amount"]
 
 
 class GatewayCase(unittest.TestCase):
@@ -148,6 +151,13 @@ class TestEntryExit(GatewayCase):
         expl = json.loads(bill["explanation"])
         self.assertEqual(expl["amount"], fee)
         self.assertGreater(len(expl["rows"]), 0)
+        # The record's explanation is the text of parkctl's, compact, member for member (the
+        # gateway writes it without a jansson tree; its content here is plain ASCII, which Python
+        # and jansson write alike).
+        want = parkctl_fee(entry_ts, exit_ts, explain=True)
+        want.pop("vehicle_class")
+        self.assertEqual(bill["explanation"],
+                         json.dumps(want, separators=(",", ":"), ensure_ascii=False))
         stream = self.redis.cmd("XRANGE", "pk:{LOT-A}:bills", "-", "+")
         self.assertTrue(any(b["bill_id"] in e[1] for e in stream))
         # The driver now owes it (updated right after the answer).

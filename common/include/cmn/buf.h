@@ -22,6 +22,10 @@ void cmn_buf_init(cmn_buf_t *b, size_t max);
 void cmn_buf_dispose(cmn_buf_t *b);
 /** Empties the buffer and keeps its storage. */
 void cmn_buf_reset(cmn_buf_t *b);
+/** Makes room for `extra` more bytes at once (for a text whose size is known roughly), so that
+ * appends up to that size do not grow the storage step by step.  Returns 0, CMN_ETOOBIG or
+ * CMN_ENOMEM. */
+int cmn_buf_reserve(cmn_buf_t *b, size_t extra);
 /** Appends n bytes.  Returns 0, CMN_ETOOBIG or CMN_ENOMEM; on failure nothing is appended. */
 int cmn_buf_append(cmn_buf_t *b, const void *data, size_t n);
 int cmn_buf_puts(cmn_buf_t *b, const char *s);

@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cmn/crypto.h"
 #include "cmn/diag.h"
 #include "cmn/tariff.h"
 
@@ -88,6 +89,7 @@ typedef struct cmn_cfg_device {
     char **lanes;
     size_t nlanes;
     cmn_secret_t key; /* HMAC key of the lane API */
+    cmn_hmac_key_t *mac; /* the same key made ready (NULL if OpenSSL refused it) */
 } cmn_cfg_device_t;
 
 typedef enum { CMN_PROVIDER_STRIPE = 0, CMN_PROVIDER_WECHATPAY } cmn_provider_kind_t;

@@ -15,6 +15,9 @@ typedef enum { CMN_LOG_DEBUG = 0, CMN_LOG_INFO, CMN_LOG_WARN, CMN_LOG_ERROR } cm
 void cmn_log_init(const char *prog, cmn_log_level_t min_level, int fd);
 /** Parses "debug", "info", "warn" or "error"; returns -1 for anything else. */
 int cmn_log_level_parse(const char *s);
+/** Whether a line of `level` would be written: lets a caller skip preparing what only a log line
+ * would use. */
+int cmn_log_enabled(cmn_log_level_t level);
 
 /** Writes one line: `event` is a short machine-readable name, `fmt` the human message. */
 void cmn_log(cmn_log_level_t level, const char *event, const char *fmt, ...)

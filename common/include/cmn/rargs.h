@@ -28,6 +28,9 @@ void cmn_rargs_str(cmn_rargs_t *a, const char *s);
 /** Adds a formatted copy. */
 void cmn_rargs_fmt(cmn_rargs_t *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void cmn_rargs_int(cmn_rargs_t *a, long long v);
+/** Adds a copy of the concatenation of the strings up to the NULL: a key built from its pieces
+ * ("pk:", tag, ":open") without a printf per key. */
+void cmn_rargs_cat(cmn_rargs_t *a, ...) __attribute__((sentinel));
 
 /** Element i of an array reply as a string (NULL when absent or not a string), with its length. */
 const char *cmn_reply_str(const redisReply *r, size_t i, size_t *len);

@@ -156,6 +156,15 @@ void cmn_fee_dispose(cmn_fee_t *fee);
  */
 json_t *cmn_fee_to_json(const cmn_tariff_t *t, const cmn_fee_t *fee);
 
+/**
+ * The same explanation as JSON text appended to `out`: byte for byte what cmn_json_dump gives for
+ * cmn_fee_to_json() with JSON_COMPACT | JSON_PRESERVE_ORDER, written without the tree of jansson
+ * objects (the gateway writes one into every exit's record).  Returns 0, or the buffer's error
+ * (CMN_ETOOBIG, CMN_ENOMEM) or CMN_EINVAL for a tariff string that is not UTF-8, with `out` then
+ * as it was.
+ */
+int cmn_fee_explain_json(const cmn_tariff_t *t, const cmn_fee_t *fee, cmn_buf_t *out);
+
 /** The explanation as text for people (one line per row and per cap), appended to `out`. */
 int cmn_fee_explain_text(const cmn_tariff_t *t, const cmn_fee_t *fee, cmn_buf_t *out);
 

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cmn/buf.h"
+#include "cmn/err.h"
 #include "cmn/log.h"
 #include "cmn/plate.h"
 
@@ -53,8 +55,78 @@ static void test_lines_are_json(void **state)
     assert_int_equal(cmn_log_level_parse("loud"), -1);
 }
 
+/* The escape writes runs of plain bytes whole: the bytes are those of one escape per byte. */
+static void test_escape(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in;
+        size_t n;
+        const char *out;
+    } cases[] = {
+        {"", 0, ""},
+        {"plain text", 10, "plain text"},
+        {"\"", 1, "\\\""},
+        {"a\\b\"c", 5, "a\\\\b\\\"c"},
+        {"line\nnext\r\t\x01\x7f end", 17, "line\\nnext\\u000d\\u0009\\u0001\\u007f end"},
+        {"\xe4\xba\xac\"", 4, "\xe4\xba\xac\\\""},
+        {"nul\0after", 9, "nul\\u0000after"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        cmn_buf_t b;
+        cmn_buf_init(&b, 1024);
+        assert_int_equal(cmn_buf_puts(&b, "<"), 0);
+        assert_int_equal(cmn_buf_json_escape(&b, cases[i].in, cases[i].n), 0);
+        assert_string_equal(b.base + 1, cases[i].out);
+        assert_int_equal(b.len, 1 + strlen(cases[i].out));
+        cmn_buf_dispose(&b);
+    }
+    /* Past the buffer's cap: an error and the buffer as it was. */
+    cmn_buf_t b;
+    cmn_buf_init(&b, 8);
+    assert_int_equal(cmn_buf_puts(&b, "ab"), 0);
+    assert_int_equal(cmn_buf_json_escape(&b, "cd\"efgh", 7), CMN_ETOOBIG);
+    assert_string_equal(b.base, "ab");
+    assert_int_equal(b.len, 2);
+    cmn_buf_dispose(&b);
+    assert_true(cmn_log_enabled(CMN_LOG_ERROR));
+}
+
+/* printf into a buffer: into the free space when it fits, grown when not, refused past the cap with
+ * the content as it was. */
+static void test_buf_printf(void **state)
+{
+    (void)state;
+    cmn_buf_t b;
+    char want[4096];
+    size_t wl = 0;
+    cmn_buf_init(&b, 4000);
+    for (int i = 0; i < 300; i++) {
+        assert_int_equal(cmn_buf_printf(&b, "%d:%s;", i, i % 7 ? "x" : "longer piece"), 0);
+        wl += (size_t)snprintf(want + wl, sizeof want - wl, "%d:%s;", i,
+                               i % 7 ? "x" : "longer piece");
+        assert_int_equal(b.len, wl);
+        assert_string_equal(b.base, want);
+    }
+    /* 40 bytes left under the cap: 41 are refused, 40 fit. */
+    cmn_buf_t c;
+    cmn_buf_init(&c, 50);
+    assert_int_equal(cmn_buf_printf(&c, "%s", "0123456789"), 0);
+    assert_int_equal(cmn_buf_printf(&c, "%041d", 7), CMN_ETOOBIG);
+    assert_string_equal(c.base, "0123456789");
+    assert_int_equal(c.len, 10);
+    assert_int_equal(cmn_buf_printf(&c, "%040d", 7), 0);
+    assert_int_equal(c.len, 50);
+    assert_int_equal(c.base[49], '7');
+    assert_int_equal(c.base[50], '\0');
+    cmn_buf_dispose(&c);
+    cmn_buf_dispose(&b);
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_lines_are_json)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_lines_are_json),
+                                       cmocka_unit_test(test_escape),
+                                       cmocka_unit_test(test_buf_printf)};
     return cmocka_run_group_tests_name("log", tests, NULL, NULL);
 }

@@ -11,6 +11,8 @@
 #include <string.h>
 
 #include "cmn/err.h"
+#include "cmn/json.h"
+#include "cmn/mem.h"
 #include "cmn/tariff.h"
 #include "cmn/time.h"
 
@@ -540,10 +542,140 @@ static void test_explanation(void **state)
     cmn_tariff_free(t);
 }
 
+/* Names that jansson must escape (quotes, a backslash, a tab, non-ASCII) in a tariff with a 24-hour
+ * cap and a discount, so both writers see every kind of member. */
+static const char *const odd_names =
+    "{\"id\":\"odd\",\"currency\":\"CNY\",\"timezone\":\"Asia/Shanghai\",\"free_minutes\":10,"
+    "\"free_deducted\":true,\"bands\":["
+    "{\"name\":\"\\u591c \\\"n\\\"\\\\\\t\",\"from\":\"19:00\",\"to\":\"07:00\","
+    "\"unit_minutes\":45,\"unit_price\":150,\"cap\":700},"
+    "{\"name\":\"day/\\u65e5\",\"from\":\"07:00\",\"to\":\"19:00\",\"unit_minutes\":20,"
+    "\"unit_price\":250}],\"cap_24h\":3000,"
+    "\"classes\":{\"ev_1\":{\"discount_percent\":35}}}";
+
+/* cmn_fee_explain_json writes the bytes jansson writes for cmn_fee_to_json, over stays of every
+ * length from nothing to four days, starting at every quarter of the clock, in every class,
+ * across DST changes (the offset cache) and through every cap kind. */
+static void explain_both_ways(const cmn_tariff_t *t, const char *const *classes, size_t nclasses,
+                              const char *from, int *checked)
+{
+    static const int64_t stays[] = {0, 59, 600, 601, 900, 3599, 3600, 5400, 7261, 4 * 3600 + 1,
+                                    11 * 3600, 13 * 3600 + 17, 86399, 86400, 90000, 2 * 86400 + 7,
+                                    4 * 86400};
+    cmn_instant_t t0 = at(from);
+    for (size_t c = 0; c < nclasses; c++) {
+        for (int q = 0; q < 4 * 24 * 3; q += 5) {
+            for (size_t k = 0; k < sizeof stays / sizeof stays[0]; k++) {
+                cmn_instant_t entry = t0 + (cmn_instant_t)q * 900;
+                cmn_fee_t f;
+                assert_int_equal(
+                    cmn_tariff_fee(t, classes[c], entry, entry + stays[k], CMN_FEE_EXPLAIN, &f), 0);
+                json_t *j = cmn_fee_to_json(t, &f);
+                char *tree = cmn_json_dump(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+                json_decref(j);
+                cmn_buf_t b;
+                cmn_buf_init(&b, 1 << 20);
+                assert_int_equal(cmn_fee_explain_json(t, &f, &b), 0);
+                assert_non_null(tree);
+                assert_non_null(b.base);
+                assert_string_equal(b.base, tree);
+                assert_int_equal(b.len, strlen(tree));
+                cmn_free(tree);
+                cmn_buf_dispose(&b);
+                cmn_fee_dispose(&f);
+                (*checked)++;
+            }
+        }
+    }
+}
+
+static void test_explanation_json_text_matches_tree(void **state)
+{
+    (void)state;
+    static const char *const spec_classes[] = {NULL, "new_energy", "large", "unknown"};
+    static const char *const odd_classes[] = {NULL, "ev_1"};
+    static const char *const none[] = {NULL};
+    int checked = 0;
+    cmn_tariff_t *t = load(spec_example);
+    explain_both_ways(t, spec_classes, 4, "2026-11-27T00:00:00+08:00", &checked);
+    cmn_tariff_free(t);
+    t = load(odd_names);
+    explain_both_ways(t, odd_classes, 2, "2026-11-27T00:00:00+08:00", &checked);
+    cmn_tariff_free(t);
+    t = load(berlin_capped);
+    explain_both_ways(t, none, 1, "2026-03-28T00:00:00+01:00", &checked);
+    explain_both_ways(t, none, 1, "2026-10-24T00:00:00+02:00", &checked);
+    cmn_tariff_free(t);
+    assert_true(checked > 4000);
+
+    /* A band name that is not UTF-8 cannot be written; the buffer is left as it was. */
+    t = load(spec_example);
+    cmn_fee_t f;
+    assert_int_equal(cmn_tariff_fee(t, NULL, at("2026-11-27T18:10:00+08:00"),
+                                    at("2026-11-28T10:05:00+08:00"), CMN_FEE_EXPLAIN, &f),
+                     0);
+    cmn_tariff_rules_t bad = *f.rules;
+    cmn_band_t bands[8];
+    memcpy(bands, bad.bands, (size_t)bad.nbands * sizeof bands[0]);
+    char name[] = "n\xff";
+    for (int i = 0; i < bad.nbands; i++)
+        bands[i].name = name;
+    bad.bands = bands;
+    f.rules = &bad;
+    cmn_buf_t b;
+    cmn_buf_init(&b, 1 << 20);
+    assert_int_equal(cmn_buf_puts(&b, "kept"), 0);
+    assert_int_equal(cmn_fee_explain_json(t, &f, &b), CMN_EINVAL);
+    assert_string_equal(b.base, "kept");
+    cmn_buf_dispose(&b);
+    cmn_fee_dispose(&f);
+    cmn_tariff_free(t);
+}
+
+/* The writer's pieces against jansson's own dump of the same values. */
+static void test_json_put_matches_jansson(void **state)
+{
+    (void)state;
+    static const char *const strings[] = {
+        "", "plain ASCII ~!@#$%^&*()_+", "a/b", "q\"uote", "back\\slash",
+        "tab\tnl\ncr\r\x01\x1f\x7f", "\xe4\xba\xac" "A12345 \xe5\x85\x88\xe7\xa6\xbb\xe5\x9c\xba"};
+    static const long long ints[] = {0, 1, -1, 9, 10, -10, 123456789, 9223372036854775807LL,
+                                     -9223372036854775807LL - 1};
+    for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++) {
+        json_t *v = json_string(strings[i]);
+        char *want = cmn_json_dump(v, JSON_ENCODE_ANY | JSON_COMPACT);
+        json_decref(v);
+        cmn_buf_t b;
+        cmn_buf_init(&b, 1024);
+        assert_int_equal(cmn_json_put_string(&b, strings[i], strlen(strings[i])), 0);
+        assert_string_equal(b.base, want);
+        cmn_free(want);
+        cmn_buf_dispose(&b);
+    }
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
+        json_t *v = json_integer(ints[i]);
+        char *want = cmn_json_dump(v, JSON_ENCODE_ANY | JSON_COMPACT);
+        json_decref(v);
+        cmn_buf_t b;
+        cmn_buf_init(&b, 1024);
+        assert_int_equal(cmn_json_put_int(&b, ints[i]), 0);
+        assert_string_equal(b.base, want);
+        cmn_free(want);
+        cmn_buf_dispose(&b);
+    }
+    cmn_buf_t b;
+    cmn_buf_init(&b, 1024);
+    assert_int_equal(cmn_json_put_string(&b, "\xc3\x28", 2), CMN_EINVAL);
+    assert_null(b.base);
+    cmn_buf_dispose(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_free_period),
+        cmocka_unit_test(test_explanation_json_text_matches_tree),
+        cmocka_unit_test(test_json_put_matches_jansson),
         cmocka_unit_test(test_free_deducted),
         cmocka_unit_test(test_first_period_and_units),
         cmocka_unit_test(test_unit_runs_into_next_band),

@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "cmn/err.h"
@@ -106,6 +107,49 @@ static void test_format(void **state)
     assert_int_equal(cmn_date_parse("2026-11-3", 9, &d), CMN_EPARSE);
 }
 
+/* The digit-by-digit writer against printf over years 0 to 9999 and beyond, offsets of every
+ * sign and size, and short buffers (printf's truncation and return value). */
+static void test_format_matches_printf(void **state)
+{
+    (void)state;
+    static const int offsets[] = {0,         3600,      -3600, 8 * 3600,  5 * 3600 + 45 * 60,
+                                  -(9 * 3600 + 30 * 60), 14 * 3600, 3600 + 59, -59, 99 * 3600,
+                                  100 * 3600};
+    const int64_t lo = cmn_days_from_civil(-2, 1, 1) * 86400;
+    const int64_t hi = cmn_days_from_civil(10001, 1, 1) * 86400;
+    int checked = 0;
+    for (int64_t t = lo; t < hi; t += 86400LL * 3653 + 3607 * 7) {
+        for (size_t o = 0; o < sizeof offsets / sizeof offsets[0]; o++) {
+            for (int z = 0; z < 2; z++) {
+                int off_min = offsets[o] / 60, a = off_min < 0 ? -off_min : off_min;
+                int64_t local = t + (int64_t)off_min * 60, days = cmn_floordiv(local, 86400);
+                int64_t sod = local - days * 86400, y;
+                int m, d;
+                cmn_civil_from_days(days, &y, &m, &d);
+                char want[64], got[CMN_RFC3339_MAX + 8];
+                int wn;
+                if (off_min == 0 && z)
+                    wn = snprintf(want, sizeof want, "%04lld-%02d-%02dT%02d:%02d:%02dZ",
+                                  (long long)y, m, d, (int)(sod / 3600), (int)(sod / 60 % 60),
+                                  (int)(sod % 60));
+                else
+                    wn = snprintf(want, sizeof want, "%04lld-%02d-%02dT%02d:%02d:%02d%c%02d:%02d",
+                                  (long long)y, m, d, (int)(sod / 3600), (int)(sod / 60 % 60),
+                                  (int)(sod % 60), off_min < 0 ? '-' : '+', a / 60, a % 60);
+                assert_int_equal(cmn_rfc3339_format(t, offsets[o], z, got, sizeof got), wn);
+                assert_string_equal(got, want);
+                /* A buffer one byte short: printf's truncation. */
+                memset(got, 'x', sizeof got);
+                assert_int_equal(cmn_rfc3339_format(t, offsets[o], z, got, (size_t)wn), wn);
+                want[wn - 1] = '\0';
+                assert_string_equal(got, want);
+                checked++;
+            }
+        }
+    }
+    assert_true(checked > 20000);
+}
+
 static void test_tz(void **state)
 {
     (void)state;
@@ -137,12 +181,54 @@ static void test_tz(void **state)
     cmn_tz_free(tz);
 }
 
+/* A zone remembers its last offset and interval: answers from a zone asked over and over, back and
+ * forth across transitions and decades, are those of a fresh zone asked once. */
+static void test_tz_cache_agrees_with_fresh(void **state)
+{
+    (void)state;
+    static const char *const zones[] = {"Europe/Berlin", "Asia/Shanghai", "America/Sao_Paulo"};
+    cmn_instant_t spring, fall;
+    parse("2026-03-29T01:00:00Z", &spring);
+    parse("2026-10-25T01:00:00Z", &fall);
+    const cmn_instant_t probes[] = {spring - 1, spring,      spring + 1, fall,      fall - 1,
+                                    spring,     fall + 1,    0,          spring - 1, 684000000,
+                                    fall,       fall + 86400 * 200, spring - 86400 * 3650,
+                                    spring + 3600, -86400,   spring - 1};
+    for (size_t z = 0; z < sizeof zones / sizeof zones[0]; z++) {
+        cmn_tz_t *kept;
+        assert_int_equal(cmn_tz_new(zones[z], &kept), 0);
+        for (size_t i = 0; i < sizeof probes / sizeof probes[0]; i++) {
+            for (int with_interval = 0; with_interval < 2; with_interval++) {
+                cmn_tz_t *fresh;
+                int a = -1, b = -2;
+                cmn_instant_t fa = 0, ua = 0, fb = 1, ub = 1;
+                assert_int_equal(cmn_tz_new(zones[z], &fresh), 0);
+                if (with_interval) {
+                    assert_int_equal(cmn_tz_offset(kept, probes[i], &a, &fa, &ua), 0);
+                    assert_int_equal(cmn_tz_offset(fresh, probes[i], &b, &fb, &ub), 0);
+                    assert_int_equal(fa, fb);
+                    assert_int_equal(ua, ub);
+                    assert_true(fa <= probes[i] && probes[i] < ua);
+                } else {
+                    assert_int_equal(cmn_tz_offset(kept, probes[i], &a, NULL, NULL), 0);
+                    assert_int_equal(cmn_tz_offset(fresh, probes[i], &b, NULL, NULL), 0);
+                }
+                assert_int_equal(a, b);
+                cmn_tz_free(fresh);
+            }
+        }
+        cmn_tz_free(kept);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_civil_round_trip), cmocka_unit_test(test_rfc3339_parse),
         cmocka_unit_test(test_rfc3339_refused),  cmocka_unit_test(test_format),
         cmocka_unit_test(test_tz),
+        cmocka_unit_test(test_format_matches_printf),
+        cmocka_unit_test(test_tz_cache_agrees_with_fresh),
     };
     return cmocka_run_group_tests_name("time", tests, NULL, NULL);
 }

@@ -11,9 +11,9 @@
  *                meets a dead connection.  When one does (no byte of the answer before the close),
  *                the request goes back to the head of the queue, once, for a new connection.
  *   responses    http_parser, paused at the end of each message; a connection goes back to idle
- *                only when the response said keep-alive and nothing followed it.  The callback
- *                runs from the read callback while the connection is still `busy` (its buffers
- *                stay put while the callback reads them), and the connection is made idle after.
+ *                only when the response said keep-alive and nothing followed it, and it does so
+ *                before the callback runs (the body handed to it is swapped out first), so a
+ *                request sent from the callback reuses it.
  *   failures     delivered by a uv_idle_t on the next turn, so no call of the API ever runs a
  *                callback.
  *   closing      queued and running requests fail (cancelled); the client is freed when the idle
@@ -88,6 +88,7 @@ struct lpr_fwd {
     void (*done)(void *);
     void *done_data;
     http_parser_settings settings;
+    cmn_buf_t spare; /* the body of the response being delivered (finish) */
     char rbuf[64 * 1024]; /* every read lands here and is parsed at once */
 };
 
@@ -138,6 +139,7 @@ static void fwd_release(lpr_fwd_t *f)
     cmn_free(f->port);
     cmn_free(f->authority);
     cmn_free(f->prefix);
+    cmn_buf_dispose(&f->spare);
     cmn_free(f);
     if (done != NULL)
         done(data);
@@ -250,22 +252,27 @@ static void finish(struct conn *c, int keep)
     struct freq *r = c->req;
     c->req = NULL;
     uv_timer_stop(&c->timer);
-    if (!keep)
+    /* The body moves to the client's spare buffer and the connection is free before the callback
+     * runs: a request the callback sends (the bridge sends the lot's next event from there) can
+     * take this very connection, without touching the body being read. */
+    cmn_buf_t body = c->body;
+    c->body = f->spare;
+    f->spare = body;
+    if (keep) {
+        c->reused = 1;
+        list_push(&f->idle, c);
+    } else {
         conn_close(c);
+    }
     cmn_http_response_t resp = {.error = 0,
                                 .error_text = "",
                                 .status = c->parser.status_code,
-                                .body = c->body.base ? c->body.base : "",
-                                .body_len = c->body.len,
+                                .body = f->spare.base ? f->spare.base : "",
+                                .body_len = f->spare.len,
                                 .headers = "",
                                 .elapsed_ms = uv_now(f->loop) - r->started};
-    /* Still on `busy` (or closing) while the callback reads the body from c->body. */
     r->cb(r->data, &resp);
     req_free(r);
-    if (keep && !c->closing) {
-        c->reused = 1;
-        list_push(&f->idle, c);
-    }
     if (!f->closing)
         dispatch(f);
 }
@@ -531,6 +538,7 @@ int lpr_fwd_new(uv_loop_t *loop, const char *base_url, size_t max_conns, lpr_fwd
         uv_ip6_addr(host, (int)portnum, (struct sockaddr_in6 *)&f->addr) == 0)
         f->numeric = 1;
     f->max_conns = max_conns;
+    cmn_buf_init(&f->spare, MAX_RESPONSE_BODY);
     f->queue_tail = &f->queue;
     f->failed_tail = &f->failed;
     f->settings.on_body = on_body;

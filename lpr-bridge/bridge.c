@@ -135,6 +135,8 @@ struct lpr_bridge {
     struct cmdpoll *polls;
     size_t npolls;
     unsigned long long commands_done, commands_stale, commands_no_barrier, command_polls_failed;
+    size_t *camidx; /* cameras by id: index + 1, 0 for an empty slot */
+    size_t camidx_mask;
     lpr_result_t result; /* scratch of camera_push */
     cmn_buf_t record;    /* scratch of camera_push: the spool record being built */
 };
@@ -602,6 +604,51 @@ static int token_ok(const cmn_cfg_camera_t *cam, const cmn_httpd_req_t *req)
     return cmn_secure_equal(a, b, 32);
 }
 
+/* ---- cameras by id --------------------------------------------------------------------------
+ * Every push looks its camera up; cmn_config_camera compares the id with each configured camera in
+ * turn, and a city's bridge has thousands (5 540 on bench/cityday.py's full day).  An open
+ * addressing table of camera indices, built at start, sized to stay at most half full. */
+
+static uint64_t id_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+static void cameras_index(lpr_bridge_t *b)
+{
+    size_t n = b->cfg->lpr.ncameras, cap = 8;
+    while (cap < 2 * n)
+        cap *= 2;
+    b->camidx = cmn_xcalloc(cap, sizeof *b->camidx);
+    b->camidx_mask = cap - 1;
+    for (size_t i = 0; i < n; i++) {
+        const char *id = b->cfg->lpr.cameras[i].id;
+        if (id == NULL)
+            continue;
+        size_t k = (size_t)id_hash(id) & b->camidx_mask;
+        /* The first of equal ids wins, as with cmn_config_camera. */
+        while (b->camidx[k] != 0 && strcmp(b->cfg->lpr.cameras[b->camidx[k] - 1].id, id) != 0)
+            k = (k + 1) & b->camidx_mask;
+        if (b->camidx[k] == 0)
+            b->camidx[k] = i + 1;
+    }
+}
+
+static const cmn_cfg_camera_t *camera_find(const lpr_bridge_t *b, const char *id)
+{
+    size_t k = (size_t)id_hash(id) & b->camidx_mask;
+    while (b->camidx[k] != 0) {
+        const cmn_cfg_camera_t *cam = &b->cfg->lpr.cameras[b->camidx[k] - 1];
+        if (strcmp(cam->id, id) == 0)
+            return cam;
+        k = (k + 1) & b->camidx_mask;
+    }
+    return NULL;
+}
+
 static void camera_push(lpr_bridge_t *b, cmn_httpd_req_t *req, const char *id, size_t idlen)
 {
     char cid[65];
@@ -609,7 +656,7 @@ static void camera_push(lpr_bridge_t *b, cmn_httpd_req_t *req, const char *id, s
         return respond_error(req, 404, "not_found", "no such camera");
     memcpy(cid, id, idlen);
     cid[idlen] = '\0';
-    const cmn_cfg_camera_t *cam = cmn_config_camera(b->cfg, cid);
+    const cmn_cfg_camera_t *cam = camera_find(b, cid);
     if (cam == NULL)
         return respond_error(req, 404, "not_found", "no such camera");
     struct lane *l = &b->lanes[cam - b->cfg->lpr.cameras];
@@ -1060,6 +1107,7 @@ int lpr_bridge_start(uv_loop_t *loop, const cmn_config_t *cfg, lpr_bridge_t **ou
     b->loop = loop;
     b->cfg = cfg;
     cmn_buf_init(&b->record, 1 << 20);
+    cameras_index(b);
     rc = lpr_spool_open(loop, cfg->lpr.spool_dir, &b->spool, &pending, &npending);
     if (rc != 0)
         goto fail;
@@ -1150,6 +1198,7 @@ static void on_handle_closed(uv_handle_t *h)
         cmn_free(b->lanes);
         cmn_free(b->lots);
         cmn_buf_dispose(&b->record);
+        cmn_free(b->camidx);
         cmn_free(b->polls);
         cmn_free(b);
         if (done != NULL)

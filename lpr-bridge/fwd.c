@@ -292,6 +292,12 @@ static int on_body(http_parser *p, const char *at, size_t len)
 static int on_message_complete(http_parser *p)
 {
     struct conn *c = p->data;
+    if (p->status_code >= 100 && p->status_code < 200) {
+        /* An interim answer (100 Continue, 103 Early Hints): the real one follows. */
+        cmn_buf_reset(&c->body);
+        c->body.len = 0;
+        return 0;
+    }
     c->done = 1;
     http_parser_pause(p, 1); /* whatever follows is not ours to read */
     return 0;

@@ -4,7 +4,7 @@
  * Content-Length body), counts connections and requests, keeps the last request's bytes, and
  * answers as the test's mode says: keep-alive, Connection: close, a dropped second request on a
  * connection, silence, a body over the client's limit, chunked, a body ended by the close, or a
- * keep-alive answer followed by the server closing the idle connection.
+ * keep-alive answer followed by the server closing the idle connection, an interim 100 first.
  *
  * Client callbacks only record (cmocka's assertions longjmp, which a loop callback must not do),
  * and whether they ran inside lpr_fwd_post (never allowed); the test body asserts once the loop
@@ -27,7 +27,17 @@
 #include "cmn/err.h"
 #include "fwd.h"
 
-enum mode { M_KEEP, M_CLOSE, M_DROP_SECOND, M_SILENT, M_BIG, M_CHUNKED, M_EOF_BODY, M_IDLE_CLOSE };
+enum mode {
+    M_KEEP,
+    M_CLOSE,
+    M_DROP_SECOND,
+    M_SILENT,
+    M_BIG,
+    M_CHUNKED,
+    M_EOF_BODY,
+    M_IDLE_CLOSE,
+    M_INTERIM
+};
 
 #define MAX_RESULTS 16
 
@@ -137,6 +147,10 @@ static void answer(struct sconn *c)
     case M_EOF_BODY:
         n = snprintf(msg, sizeof msg, "HTTP/1.1 503 Unavailable\r\n\r\nuntil the end");
         return ssend(c, msg, (size_t)n, 1);
+    case M_INTERIM:
+        n = snprintf(msg, sizeof msg, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\n"
+                                      "Content-Length: 2\r\n\r\nok");
+        return ssend(c, msg, (size_t)n, 0);
     case M_BIG: {
         size_t big = (2u << 20) + 1;
         n = snprintf(msg, sizeof msg, "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n", big);
@@ -453,6 +467,13 @@ static void test_chunked_and_close_delimited_bodies(void **state)
     assert_int_equal(T.res[1].error, 0);
     assert_int_equal(T.res[1].status, 503);
     assert_string_equal(T.res[1].body, "until the end");
+    /* An interim 100 is not the answer. */
+    T.mode = M_INTERIM;
+    post(2);
+    run(3);
+    assert_int_equal(T.res[2].error, 0);
+    assert_int_equal(T.res[2].status, 201);
+    assert_string_equal(T.res[2].body, "ok");
 }
 
 static void test_connections_bounded_requests_queued(void **state)

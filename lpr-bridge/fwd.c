@@ -565,18 +565,27 @@ int lpr_fwd_post(lpr_fwd_t *f, const char *path, const char *const *headers, siz
                  const char *body, size_t body_len, long connect_timeout_ms, long timeout_ms,
                  cmn_http_cb cb, void *data)
 {
-    if (f->closing || !clean_text(path) || path[0] != '/')
+    if (f->closing || !clean_text(path) || path[0] != '/' || body_len > ((size_t)64 << 20))
         return CMN_EINVAL;
+    /* The message's size first, so it is built in one allocation (no buffer doubling per event). */
+    static const char line[] = "POST  HTTP/1.1\r\nHost: \r\n", cl[] = "Content-Length: \r\n\r\n";
+    size_t need = sizeof line - 1 + strlen(f->prefix) + strlen(path) + strlen(f->authority) +
+                  sizeof cl - 1 + 20 + body_len + 1;
+    for (size_t i = 0; i < nheaders; i++) {
+        if (!clean_text(headers[i]))
+            return CMN_EINVAL;
+        need += strlen(headers[i]) + 2;
+    }
     cmn_buf_t m;
-    cmn_buf_init(&m, (size_t)64 << 20);
+    cmn_buf_init(&m, need);
+    m.base = cmn_xalloc(need + 1);
+    m.cap = need + 1;
     int rc = cmn_buf_printf(&m, "POST %s%s HTTP/1.1\r\nHost: %s\r\n", f->prefix, path,
                             f->authority);
     for (size_t i = 0; i < nheaders && rc == 0; i++) {
-        if (!clean_text(headers[i])) {
-            cmn_buf_dispose(&m);
-            return CMN_EINVAL;
-        }
-        rc = cmn_buf_printf(&m, "%s\r\n", headers[i]);
+        rc = cmn_buf_puts(&m, headers[i]);
+        if (rc == 0)
+            rc = cmn_buf_append(&m, "\r\n", 2);
     }
     if (rc == 0)
         rc = cmn_buf_printf(&m, "Content-Length: %zu\r\n\r\n", body_len);

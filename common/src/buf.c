@@ -92,25 +92,35 @@ int cmn_buf_printf(cmn_buf_t *b, const char *fmt, ...)
 int cmn_buf_json_escape(cmn_buf_t *b, const char *s, size_t n)
 {
     size_t start = b->len;
-    for (size_t i = 0; i < n; i++) {
+    size_t run = 0; /* start of the bytes not yet appended, which need no escape */
+    int rc = 0;
+    /* Plain bytes go out in runs: a log line is mostly plain, and one append per byte was the
+     * larger part of writing it. */
+    for (size_t i = 0; i < n && rc == 0; i++) {
         unsigned char c = (unsigned char)s[i];
-        int rc;
+        if (c != '"' && c != '\\' && c >= 0x20 && c != 0x7f)
+            continue;
+        if (i > run)
+            rc = cmn_buf_append(b, s + run, i - run);
+        run = i + 1;
+        if (rc != 0)
+            break;
         if (c == '"' || c == '\\') {
             char esc[2] = {'\\', (char)c};
             rc = cmn_buf_append(b, esc, 2);
         } else if (c == '\n') {
             rc = cmn_buf_append(b, "\\n", 2);
-        } else if (c < 0x20 || c == 0x7f) {
-            rc = cmn_buf_printf(b, "\\u%04x", c);
         } else {
-            rc = cmn_buf_append(b, &s[i], 1);
+            rc = cmn_buf_printf(b, "\\u%04x", c);
         }
-        if (rc != 0) {
-            b->len = start;
-            if (b->base != NULL)
-                b->base[start] = '\0';
-            return rc;
-        }
+    }
+    if (rc == 0 && n > run)
+        rc = cmn_buf_append(b, s + run, n - run);
+    if (rc != 0) {
+        b->len = start;
+        if (b->base != NULL)
+            b->base[start] = '\0';
+        return rc;
     }
     return 0;
 }

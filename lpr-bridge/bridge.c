@@ -15,10 +15,10 @@
  *   spool         every read that may be forwarded is written and fsynced (spool.c, off the loop
  *                 thread) before the camera gets its 200; a read replaced while held, or refused
  *                 for good by the gateway, is acknowledged in the spool like a delivered one.
- *   forward       a signed POST /v1/events per read (through fwd.c's keep-alive connections to a
- *                 plain http:// gateway, libcurl for https), its event_id derived from camera, capture
- *                 time and plate so a replay is harmless; one request in flight per lot keeps each
- *                 lot's reads in order; failures (no answer, 5xx, 401/403 while keys or clocks are
+ *   forward       a signed POST /v1/events per read (through fwd.c's keep-alive connections to
+ *                 a plain http:// gateway, libcurl for https), its event_id derived from camera,
+ *                 capture time and plate so a replay is harmless; one request in flight per lot
+ *                 keeps each lot's reads in order; failures (no answer, 5xx, 401/403 while keys or clocks are
  *                 fixed) are retried with backoff, and at start the spool's unacknowledged reads are
  *                 replayed in order.
  *   barrier       a read that arrived in this run drives its lane's barrier with the gateway's

@@ -18,9 +18,9 @@
  *   forward       a signed POST /v1/events per read (through fwd.c's keep-alive connections to
  *                 a plain http:// gateway, libcurl for https), its event_id derived from camera,
  *                 capture time and plate so a replay is harmless; one request in flight per lot
- *                 keeps each lot's reads in order; failures (no answer, 5xx, 401/403 while keys or clocks are
- *                 fixed) are retried with backoff, and at start the spool's unacknowledged reads are
- *                 replayed in order.
+ *                 keeps each lot's reads in order; failures (no answer, 5xx, 401/403 while keys or
+ *                 clocks are fixed) are retried with backoff, and at start the spool's
+ *                 unacknowledged reads are replayed in order.
  *   barrier       a read that arrived in this run drives its lane's barrier with the gateway's
  *                 decision; when the decision takes longer than decision_timeout_ms, the lane's
  *                 fallback (hold, or open and bill later) applies and the read is still delivered.

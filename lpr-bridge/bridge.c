@@ -15,11 +15,12 @@
  *   spool         every read that may be forwarded is written and fsynced (spool.c, off the loop
  *                 thread) before the camera gets its 200; a read replaced while held, or refused
  *                 for good by the gateway, is acknowledged in the spool like a delivered one.
- *   forward       a signed POST /v1/events per read, its event_id derived from camera, capture
- *                 time and plate so a replay is harmless; one request in flight per lot keeps each
- *                 lot's reads in order; failures (no answer, 5xx, 401/403 while keys or clocks are
- *                 fixed) are retried with backoff, and at start the spool's unacknowledged reads are
- *                 replayed in order.
+ *   forward       a signed POST /v1/events per read (through fwd.c's keep-alive connections to
+ *                 a plain http:// gateway, libcurl for https), its event_id derived from camera,
+ *                 capture time and plate so a replay is harmless; one request in flight per lot
+ *                 keeps each lot's reads in order; failures (no answer, 5xx, 401/403 while keys or
+ *                 clocks are fixed) are retried with backoff, and at start the spool's
+ *                 unacknowledged reads are replayed in order.
  *   barrier       a read that arrived in this run drives its lane's barrier with the gateway's
  *                 decision; when the decision takes longer than decision_timeout_ms, the lane's
  *                 fallback (hold, or open and bill later) applies and the read is still delivered.
@@ -47,6 +48,8 @@
 #include "cmn/log.h"
 #include "cmn/mem.h"
 #include "cmn/plate.h"
+#include "event.h"
+#include "fwd.h"
 #include "parse.h"
 
 #define LATENCY_BUCKETS 10
@@ -118,6 +121,7 @@ struct lpr_bridge {
     const cmn_config_t *cfg;
     cmn_httpd_t *http;
     cmn_http_client_t *client;
+    lpr_fwd_t *fwd; /* events to a plain http:// gateway; NULL: they go through client */
     lpr_spool_t *spool;
     struct lane *lanes;
     struct lotq *lots;
@@ -132,6 +136,10 @@ struct lpr_bridge {
     struct cmdpoll *polls;
     size_t npolls;
     unsigned long long commands_done, commands_stale, commands_no_barrier, command_polls_failed;
+    size_t *camidx; /* cameras by id: index + 1, 0 for an empty slot */
+    size_t camidx_mask;
+    lpr_result_t result; /* scratch of camera_push */
+    cmn_buf_t record;    /* scratch of camera_push: the spool record being built */
 };
 
 static const uint64_t latency_le_ms[LATENCY_BUCKETS] = {1, 2, 5, 10, 25, 50, 100, 250, 1000, 5000};
@@ -299,7 +307,7 @@ static void on_forwarded(void *data, const cmn_http_response_t *resp)
         const char *r = json_string_value(json_object_get(ans, "reason"));
         cmn_log(CMN_LOG_INFO, "delivered", "camera %s event %s: %s %s", cam->id, it->event_id,
                 d ? d : "?", r ? r : "?");
-        if (it->live && !it->fallback && ans != NULL) {
+        if (it->live && !it->fallback && ans != NULL && cam->barrier.kind != CMN_BARRIER_NONE) {
             json_t *o = decision_json(it, cam);
             static const char *const keys[] = {"decision", "reason",   "amount",   "currency",
                                                "display",  "session_id", "bill_id", NULL};
@@ -372,7 +380,11 @@ static void send_head(struct lotq *q)
                               .connect_timeout_ms = 2000,
                               .timeout_ms = b->cfg->lpr.forward_timeout_ms};
     q->in_flight = 1;
-    if (cmn_http_request(b->client, &req, on_forwarded, q) != 0) {
+    int rc = b->fwd != NULL ? lpr_fwd_post(b->fwd, "/v1/events", headers, 4, it->body,
+                                           it->body_len, req.connect_timeout_ms, req.timeout_ms,
+                                           on_forwarded, q)
+                            : cmn_http_request(b->client, &req, on_forwarded, q);
+    if (rc != 0) {
         q->in_flight = 0;
         uv_timer_start(&q->retry, on_retry, 1000, 0);
     }
@@ -406,9 +418,11 @@ static void enqueue(lpr_bridge_t *b, struct item *it)
 
 /* ---- reads from cameras -------------------------------------------------------------------- */
 
-/* The event as the gateway's lane API takes it; the same bytes on every delivery. */
+/* The event as the gateway's lane API takes it; the same bytes on every delivery.  It is written
+ * into `rec` after "<camera id> " (the spool's record of the read) and the item keeps a copy of the
+ * event alone.  NULL when the record would pass rec's limit. */
 static struct item *make_item(lpr_bridge_t *b, size_t cam_index, const lpr_read_t *r,
-                              cmn_instant_t ts)
+                              cmn_instant_t ts, cmn_buf_t *rec)
 {
     const cmn_cfg_camera_t *cam = &b->cfg->lpr.cameras[cam_index];
     struct item *it = cmn_xcalloc(1, sizeof *it);
@@ -431,39 +445,16 @@ static struct item *make_item(lpr_bridge_t *b, size_t cam_index, const lpr_read_
     snprintf(it->event_id, sizeof it->event_id, "lpr-%.28s", hex);
     cmn_rfc3339_format(ts, 0, 1, tsbuf, sizeof tsbuf);
 
-    json_t *o = json_object();
-    json_object_set_new(o, "event_id", json_string(it->event_id));
-    json_object_set_new(o, "lot_id", json_string(cam->lot_id));
-    json_object_set_new(o, "lane_id", json_string(cam->lane_id));
-    json_object_set_new(o, "direction",
-                        json_string(cam->direction == CMN_LANE_ENTRY ? "entry" : "exit"));
-    if (r->unreadable) {
-        json_object_set_new(o, "plate", json_null());
-        json_object_set_new(o, "unreadable", json_true());
-    } else {
-        json_object_set_new(o, "plate", json_string(r->plate));
-        json_object_set_new(o, "vehicle_class", json_string(r->vclass));
+    size_t at = strlen(cam->id) + 1;
+    if (cmn_buf_puts(rec, cam->id) != 0 || cmn_buf_append(rec, " ", 1) != 0 ||
+        lpr_event_body(rec, it->event_id, cam->lot_id, cam->lane_id,
+                       cam->direction == CMN_LANE_ENTRY, r, tsbuf) != 0) {
+        cmn_free(it);
+        return NULL;
     }
-    static const char *const colors[] = {"blue", "yellow", "green", "white", "black", NULL};
-    for (int i = 0; colors[i] != NULL; i++) {
-        if (strcmp(r->plate_color, colors[i]) == 0)
-            json_object_set_new(o, "plate_color", json_string(colors[i]));
-    }
-    if (r->confidence >= 0)
-        json_object_set_new(o, "confidence", json_real(r->confidence));
-    json_t *cands = json_array();
-    for (int i = 1; !r->unreadable && i < r->ncandidates; i++) {
-        json_t *c = json_object();
-        json_object_set_new(c, "plate", json_string(r->candidates[i].plate));
-        if (r->candidates[i].confidence >= 0)
-            json_object_set_new(c, "confidence", json_real(r->candidates[i].confidence));
-        json_array_append_new(cands, c);
-    }
-    json_object_set_new(o, "candidates", cands);
-    json_object_set_new(o, "ts", json_string(tsbuf));
-    it->body = cmn_json_dump(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(4));
-    it->body_len = strlen(it->body);
-    json_decref(o);
+    it->body_len = rec->len - at;
+    it->body = cmn_xalloc(it->body_len + 1);
+    memcpy(it->body, rec->base + at, it->body_len + 1);
     return it;
 }
 
@@ -492,6 +483,12 @@ static void respond_error(cmn_httpd_req_t *req, int status, const char *code, co
     json_object_set_new(o, "error", json_string(code));
     json_object_set_new(o, "message", json_string(msg));
     respond(req, status, o);
+}
+
+static void respond_suppressed(cmn_httpd_req_t *req)
+{
+    static const char s[] = "{\"received\":true,\"action\":\"suppressed\"}";
+    cmn_httpd_respond(req, 200, "application/json", s, sizeof s - 1, NULL);
 }
 
 static void forward_held(struct lane *l)
@@ -527,11 +524,11 @@ static void on_spooled(void *data, int status, uint64_t seq)
         return;
     }
     p->it->seq = seq;
-    json_t *o = json_object();
-    json_object_set_new(o, "received", json_true());
-    json_object_set_new(o, "event_id", json_string(p->it->event_id));
-    json_object_set_new(o, "action", json_string(out_names[p->action]));
-    respond(p->req, 200, o);
+    /* Written as Jansson would: the event id is "lpr-" and hex digits, the action a fixed name. */
+    char ok[160];
+    int n = snprintf(ok, sizeof ok, "{\"received\":true,\"event_id\":\"%s\",\"action\":\"%s\"}",
+                     p->it->event_id, out_names[p->action]);
+    cmn_httpd_respond(p->req, 200, "application/json", ok, (size_t)n, NULL);
     if (b->stopping) {
         /* Stopping began while it was written: the spool has it for the next start, and holding
          * or queueing it now would leave it to no one. */
@@ -608,6 +605,51 @@ static int token_ok(const cmn_cfg_camera_t *cam, const cmn_httpd_req_t *req)
     return cmn_secure_equal(a, b, 32);
 }
 
+/* ---- cameras by id --------------------------------------------------------------------------
+ * Every push looks its camera up; cmn_config_camera compares the id with each configured camera in
+ * turn, and a city's bridge has thousands (5 540 on bench/cityday.py's full day).  An open
+ * addressing table of camera indices, built at start, sized to stay at most half full. */
+
+static uint64_t id_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+static void cameras_index(lpr_bridge_t *b)
+{
+    size_t n = b->cfg->lpr.ncameras, cap = 8;
+    while (cap < 2 * n)
+        cap *= 2;
+    b->camidx = cmn_xcalloc(cap, sizeof *b->camidx);
+    b->camidx_mask = cap - 1;
+    for (size_t i = 0; i < n; i++) {
+        const char *id = b->cfg->lpr.cameras[i].id;
+        if (id == NULL)
+            continue;
+        size_t k = (size_t)id_hash(id) & b->camidx_mask;
+        /* The first of equal ids wins, as with cmn_config_camera. */
+        while (b->camidx[k] != 0 && strcmp(b->cfg->lpr.cameras[b->camidx[k] - 1].id, id) != 0)
+            k = (k + 1) & b->camidx_mask;
+        if (b->camidx[k] == 0)
+            b->camidx[k] = i + 1;
+    }
+}
+
+static const cmn_cfg_camera_t *camera_find(const lpr_bridge_t *b, const char *id)
+{
+    size_t k = (size_t)id_hash(id) & b->camidx_mask;
+    while (b->camidx[k] != 0) {
+        const cmn_cfg_camera_t *cam = &b->cfg->lpr.cameras[b->camidx[k] - 1];
+        if (strcmp(cam->id, id) == 0)
+            return cam;
+        k = (k + 1) & b->camidx_mask;
+    }
+    return NULL;
+}
+
 static void camera_push(lpr_bridge_t *b, cmn_httpd_req_t *req, const char *id, size_t idlen)
 {
     char cid[65];
@@ -615,7 +657,7 @@ static void camera_push(lpr_bridge_t *b, cmn_httpd_req_t *req, const char *id, s
         return respond_error(req, 404, "not_found", "no such camera");
     memcpy(cid, id, idlen);
     cid[idlen] = '\0';
-    const cmn_cfg_camera_t *cam = cmn_config_camera(b->cfg, cid);
+    const cmn_cfg_camera_t *cam = camera_find(b, cid);
     if (cam == NULL)
         return respond_error(req, 404, "not_found", "no such camera");
     struct lane *l = &b->lanes[cam - b->cfg->lpr.cameras];
@@ -626,7 +668,9 @@ static void camera_push(lpr_bridge_t *b, cmn_httpd_req_t *req, const char *id, s
 
     size_t clen = 0;
     const char *ctype = cmn_httpd_req_header(req, "Content-Type", &clen);
-    lpr_result_t *res = cmn_xalloc(sizeof *res);
+    /* The bridge's one result, parsed into again by every push (lpr_parse clears it): some 2 KiB
+     * that would otherwise be a malloc of the size that makes glibc consolidate its fast bins. */
+    lpr_result_t *res = &b->result;
     int rc = lpr_parse(ctype, clen, req->body, req->body_len, res);
     if (rc == 0 && cam->format != CMN_CAMERA_AUTO && res->source != NULL) {
         static const char *const names[] = {"", "openalpr", "platerecognizer", "hikvision"};
@@ -641,7 +685,6 @@ static void camera_push(lpr_bridge_t *b, cmn_httpd_req_t *req, const char *id, s
         cmn_log(CMN_LOG_WARN, "camera_payload", "camera %s: %s", cam->id, res->error);
         respond_error(req, rc == CMN_ETOOBIG ? 413 : 400, rc == CMN_ETOOBIG ? "too_large" : "bad_request",
                       res->error);
-        cmn_free(res);
         return;
     }
     if (res->outcome != LPR_OUTCOME_READ) {
@@ -651,7 +694,6 @@ static void camera_push(lpr_bridge_t *b, cmn_httpd_req_t *req, const char *id, s
         json_object_set_new(o, "received", json_true());
         json_object_set_new(o, "reads", json_integer(0));
         json_object_set_new(o, "outcome", json_string(lpr_outcome_name(res->outcome)));
-        cmn_free(res);
         return respond(req, 200, o);
     }
     const lpr_read_t *r = &res->read;
@@ -676,11 +718,7 @@ static void camera_push(lpr_bridge_t *b, cmn_httpd_req_t *req, const char *id, s
         /* The vehicle in front of the camera again: the window slides while it stays. */
         l->last_ms = now;
         l->outcomes[OUT_SUPPRESSED]++;
-        json_t *o = json_object();
-        json_object_set_new(o, "received", json_true());
-        json_object_set_new(o, "action", json_string("suppressed"));
-        cmn_free(res);
-        return respond(req, 200, o);
+        return respond_suppressed(req);
     }
     int action = OUT_FORWARDED;
     int same_as_held = l->held.item != NULL && l->held.unreadable == r->unreadable &&
@@ -694,32 +732,30 @@ static void camera_push(lpr_bridge_t *b, cmn_httpd_req_t *req, const char *id, s
         if (same_as_held && conf <= l->held.confidence) {
             /* Not better than the read already waiting. */
             l->outcomes[OUT_SUPPRESSED]++;
-            json_t *o = json_object();
-            json_object_set_new(o, "received", json_true());
-            json_object_set_new(o, "action", json_string("suppressed"));
-            cmn_free(res);
-            return respond(req, 200, o);
+            return respond_suppressed(req);
         }
         action = OUT_HELD;
     }
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     cmn_instant_t at = r->has_ts ? r->ts : (cmn_instant_t)ts.tv_sec;
+    /* The record is built in the bridge's own buffer, kept from read to read (the spool copies
+     * it), so a push allocates no more than its item. */
+    cmn_buf_t *rec = &b->record;
+    cmn_buf_reset(rec);
+    struct item *it = make_item(b, (size_t)(cam - b->cfg->lpr.cameras), r, at, rec);
+    if (it == NULL)
+        return respond_error(req, 413, "too_large", "the read does not fit a spool record");
     struct pending_resp *p = cmn_xcalloc(1, sizeof *p);
     p->b = b;
     p->req = req;
     p->lane = l;
-    p->it = make_item(b, (size_t)(cam - b->cfg->lpr.cameras), r, at);
+    p->it = it;
     p->action = action;
     snprintf(p->fold, sizeof p->fold, "%s", fold);
     p->unreadable = r->unreadable;
     p->confidence = conf;
-    cmn_free(res);
-    cmn_buf_t rec;
-    cmn_buf_init(&rec, 1 << 20);
-    cmn_buf_printf(&rec, "%s %s", cam->id, p->it->body);
-    rc = lpr_spool_append(b->spool, rec.base, rec.len, on_spooled, p);
-    cmn_buf_dispose(&rec);
+    rc = lpr_spool_append(b->spool, rec->base, rec->len, on_spooled, p);
     if (rc != 0) {
         respond_error(req, 503, "unavailable", "the spool cannot take the read");
         cmn_free(p->it->body);
@@ -1071,12 +1107,18 @@ int lpr_bridge_start(uv_loop_t *loop, const cmn_config_t *cfg, lpr_bridge_t **ou
 
     b->loop = loop;
     b->cfg = cfg;
+    cmn_buf_init(&b->record, 1 << 20);
+    cameras_index(b);
     rc = lpr_spool_open(loop, cfg->lpr.spool_dir, &b->spool, &pending, &npending);
     if (rc != 0)
         goto fail;
     rc = cmn_http_client_new(loop, 256, &b->client);
     if (rc != 0)
         goto fail;
+    /* Same bound as the client's; an https gateway (or any URL fwd.c does not take) stays with
+     * libcurl. */
+    if (lpr_fwd_new(loop, cfg->lpr.gateway_url, 256, &b->fwd) != 0)
+        b->fwd = NULL;
     b->lanes = cmn_xcalloc(cfg->lpr.ncameras ? cfg->lpr.ncameras : 1, sizeof *b->lanes);
     for (size_t i = 0; i < cfg->lpr.ncameras; i++) {
         b->lanes[i].b = b;
@@ -1156,6 +1198,8 @@ static void on_handle_closed(uv_handle_t *h)
         void *data = b->stop_data;
         cmn_free(b->lanes);
         cmn_free(b->lots);
+        cmn_buf_dispose(&b->record);
+        cmn_free(b->camidx);
         cmn_free(b->polls);
         cmn_free(b);
         if (done != NULL)
@@ -1203,6 +1247,13 @@ static void on_client_closed(void *data)
     lpr_spool_close(b->spool, on_spool_closed, b);
 }
 
+static void on_fwd_closed(void *data)
+{
+    lpr_bridge_t *b = data;
+    b->fwd = NULL;
+    cmn_http_client_close(b->client, on_client_closed, b);
+}
+
 static void on_stop_poll(uv_timer_t *t)
 {
     lpr_bridge_t *b = t->data;
@@ -1211,7 +1262,10 @@ static void on_stop_poll(uv_timer_t *t)
             return; /* a delivery is still out: it ends with its timeout at the latest */
     }
     uv_timer_stop(t);
-    cmn_http_client_close(b->client, on_client_closed, b);
+    if (b->fwd != NULL)
+        lpr_fwd_close(b->fwd, on_fwd_closed, b);
+    else
+        cmn_http_client_close(b->client, on_client_closed, b);
 }
 
 static void on_http_closed(void *data)

@@ -107,17 +107,19 @@ int cmn_buf_printf(cmn_buf_t *b, const char *fmt, ...)
 
 int cmn_buf_json_escape(cmn_buf_t *b, const char *s, size_t n)
 {
-    size_t start = b->len, run = 0;
+    size_t start = b->len;
+    size_t run = 0; /* start of the bytes not yet appended, which need no escape */
     int rc = 0;
-    /* Bytes that need no escape are appended a run at a time (a log line is mostly such a run). */
-    for (size_t i = 0; i <= n && rc == 0; i++) {
-        unsigned char c = i < n ? (unsigned char)s[i] : 0;
-        if (i < n && c != '"' && c != '\\' && c >= 0x20 && c != 0x7f)
+    /* Plain bytes go out in runs: a log line is mostly plain, and one append per byte was the
+     * larger part of writing it. */
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c != '"' && c != '\\' && c >= 0x20 && c != 0x7f)
             continue;
         if (i > run)
             rc = cmn_buf_append(b, s + run, i - run);
         run = i + 1;
-        if (rc != 0 || i == n)
+        if (rc != 0)
             break;
         if (c == '"' || c == '\\') {
             char esc[2] = {'\\', (char)c};
@@ -128,12 +130,15 @@ int cmn_buf_json_escape(cmn_buf_t *b, const char *s, size_t n)
             rc = cmn_buf_printf(b, "\\u%04x", c);
         }
     }
+    if (rc == 0 && n > run)
+        rc = cmn_buf_append(b, s + run, n - run);
     if (rc != 0) {
         b->len = start;
         if (b->base != NULL)
             b->base[start] = '\0';
+        return rc;
     }
-    return rc;
+    return 0;
 }
 
 char *cmn_buf_take(cmn_buf_t *b, size_t *len)

@@ -105,6 +105,20 @@ int cmn_buf_printf(cmn_buf_t *b, const char *fmt, ...)
     return rc;
 }
 
+char *cmn_int_format(char out[CMN_INT_CHARS], long long v)
+{
+    char *p = out + CMN_INT_CHARS;
+    /* Unsigned arithmetic: LLONG_MIN has no positive counterpart. */
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    if (v < 0)
+        *--p = '-';
+    return p;
+}
+
 int cmn_buf_json_escape(cmn_buf_t *b, const char *s, size_t n)
 {
     size_t start = b->len;

@@ -81,15 +81,7 @@ int cmn_json_put_key(cmn_buf_t *b, const char *key)
 
 int cmn_json_put_int(cmn_buf_t *b, long long v)
 {
-    char tmp[24];
-    char *p = tmp + sizeof tmp;
-    /* Unsigned arithmetic: LLONG_MIN has no positive counterpart. */
-    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
-    do {
-        *--p = (char)('0' + u % 10);
-        u /= 10;
-    } while (u != 0);
-    if (v < 0)
-        *--p = '-';
+    char tmp[CMN_INT_CHARS];
+    char *p = cmn_int_format(tmp, v);
     return cmn_buf_append(b, p, (size_t)(tmp + sizeof tmp - p));
 }

@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cmn/buf.h"
+
 void cmn_rargs_init(cmn_rargs_t *a)
 {
     a->n = 0;
@@ -44,16 +46,8 @@ void cmn_rargs_fmt(cmn_rargs_t *a, const char *fmt, ...)
 
 void cmn_rargs_int(cmn_rargs_t *a, long long v)
 {
-    char tmp[24];
-    char *p = tmp + sizeof tmp;
-    /* Unsigned arithmetic: LLONG_MIN has no positive counterpart. */
-    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
-    do {
-        *--p = (char)('0' + u % 10);
-        u /= 10;
-    } while (u != 0);
-    if (v < 0)
-        *--p = '-';
+    char tmp[CMN_INT_CHARS];
+    char *p = cmn_int_format(tmp, v);
     size_t n = (size_t)(tmp + sizeof tmp - p);
     if (n >= CMN_RARGS_STORE - a->used) {
         a->overflow = 1;

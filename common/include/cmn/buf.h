@@ -31,6 +31,11 @@ int cmn_buf_append(cmn_buf_t *b, const void *data, size_t n);
 int cmn_buf_puts(cmn_buf_t *b, const char *s);
 int cmn_buf_printf(cmn_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int cmn_buf_vprintf(cmn_buf_t *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+/** Bytes enough for any long long in decimal, its sign included. */
+#define CMN_INT_CHARS 24
+/** Writes v in decimal at the end of out (no NUL) and returns where it starts: the text is the
+ * out + CMN_INT_CHARS - returned bytes from there (printf's %lld without parsing a format). */
+char *cmn_int_format(char out[CMN_INT_CHARS], long long v);
 /** Appends s as the inside of a JSON string (escapes quotes, backslashes and control bytes). */
 int cmn_buf_json_escape(cmn_buf_t *b, const char *s, size_t n);
 /**

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cmn/buf.h"
 #include "cmn/crypto.h"
 #include "cmn/driver.h"
 #include "cmn/log.h"
@@ -174,50 +175,51 @@ void gw_api_who(const gw_api_t *a, char *out, size_t outsz)
     gw_principal_who(&a->who, out, outsz);
 }
 
+int gw_session_id_split(const char *sid, char *lot, size_t lotsz, char *seq, size_t seqsz)
+{
+    const char *t = sid != NULL ? strrchr(sid, '~') : NULL;
+    if (t == NULL || t == sid || (size_t)(t - sid) >= lotsz || t[1] == '\0' ||
+        strlen(t + 1) >= seqsz || strspn(t + 1, "0123456789") != strlen(t + 1))
+        return -1;
+    memcpy(lot, sid, (size_t)(t - sid));
+    lot[t - sid] = '\0';
+    memcpy(seq, t + 1, strlen(t + 1) + 1);
+    return 0;
+}
+
 int gw_bill_id_split(const char *bill, char *lot, size_t lotsz, char *seq, size_t seqsz)
 {
     const char *end = strrchr(bill, '~');
-    if (end == NULL || strcmp(end, "~b") != 0)
+    char sid[160];
+    if (end == NULL || strcmp(end, "~b") != 0 || (size_t)(end - bill) >= sizeof sid)
         return -1;
-    const char *mid = end - 1;
-    while (mid > bill && *mid != '~')
-        mid--;
-    size_t ln = (size_t)(mid - bill), sn = (size_t)(end - mid - 1);
-    if (mid == bill || ln >= lotsz || sn == 0 || sn >= seqsz)
-        return -1;
-    memcpy(lot, bill, ln);
-    lot[ln] = '\0';
-    memcpy(seq, mid + 1, sn);
-    seq[sn] = '\0';
-    for (const char *p = seq; *p; p++) {
-        if (*p < '0' || *p > '9')
-            return -1;
-    }
-    return 0;
+    memcpy(sid, bill, (size_t)(end - bill));
+    sid[end - bill] = '\0';
+    return gw_session_id_split(sid, lot, lotsz, seq, seqsz);
 }
 
 void gw_plate_driver(const gw_conf_t *conf, const redisReply *rp, char *driver, size_t dsz,
                      char *provider, size_t psz)
 {
-    if (rp == NULL || rp->type != REDIS_REPLY_STRING)
+    cmn_snapshot_t d;
+    if (rp == NULL || rp->type != REDIS_REPLY_STRING || cmn_snapshot_parse(rp->str, &d) != 0)
         return;
-    char f[8][80];
-    int n = 0;
-    const char *s = rp->str;
-    memset(f, 0, sizeof f);
-    while (n < 8) {
-        const char *end = strchr(s, '\x1f');
-        size_t len = end ? (size_t)(end - s) : strlen(s);
-        snprintf(f[n], sizeof f[n], "%.*s", (int)(len < 79 ? len : 79), s);
-        n++;
-        if (end == NULL)
-            break;
-        s = end + 1;
+    if (d.ver != 0 && cmn_config_provider(conf->cfg, d.provider) != NULL) {
+        snprintf(driver, dsz, "%s", d.driver);
+        snprintf(provider, psz, "%s", d.provider);
     }
-    if (n == 8 && strcmp(f[1], "0") != 0 && cmn_config_provider(conf->cfg, f[7]) != NULL) {
-        snprintf(driver, dsz, "%.64s", f[0]);
-        snprintf(provider, psz, "%.64s", f[7]);
-    }
+}
+
+void gw_set_str(json_t *o, const char *k, const char *v)
+{
+    json_object_set_new(o, k, json_string(v != NULL ? v : ""));
+}
+
+void gw_set_int(json_t *o, const char *k, long long v)
+{
+    char n[CMN_INT_CHARS + 1], *p = cmn_int_format(n, v);
+    n[CMN_INT_CHARS] = '\0';
+    json_object_set_new(o, k, json_string(p));
 }
 
 int gw_api_bill_id(gw_api_t *a, const char *id, size_t n)

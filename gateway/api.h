@@ -96,6 +96,16 @@ void gw_principal_who(const gw_principal_t *who, char *out, size_t outsz);
  */
 int gw_api_bill_id(gw_api_t *a, const char *id, size_t n);
 
+/** Sets o[k] to the string v ("" for NULL): a field of a record's field set, whose values are
+ * all strings. */
+void gw_set_str(json_t *o, const char *k, const char *v);
+/** Sets o[k] to v written in decimal, as a string. */
+void gw_set_int(json_t *o, const char *k, long long v);
+
+/** Splits a session id "<lot>~<n>" into lot and n (decimal).  Returns 0, or -1 (not a session
+ * id, or a part too long for its buffer). */
+int gw_session_id_split(const char *sid, char *lot, size_t lotsz, char *seq, size_t seqsz);
+
 /** Splits a bill id "<lot>~<n>~b" into lot and n (decimal).  Returns 0, or -1 (not a bill id, or
  * a part too long for its buffer). */
 int gw_bill_id_split(const char *bill, char *lot, size_t lotsz, char *seq, size_t seqsz);

@@ -86,18 +86,6 @@ static const char *fs(json_t *rec, const char *k)
     return v != NULL ? v : "";
 }
 
-static void set_str(json_t *o, const char *k, const char *v)
-{
-    json_object_set_new(o, k, json_string(v != NULL ? v : ""));
-}
-
-static void set_int(json_t *o, const char *k, long long v)
-{
-    char n[24];
-    snprintf(n, sizeof n, "%lld", v);
-    json_object_set_new(o, k, json_string(n));
-}
-
 static unsigned correct_roles(void)
 {
     return GW_ROLE_BIT(GW_ROLE_ADMIN) | GW_ROLE_BIT(GW_ROLE_OPERATOR);
@@ -120,19 +108,6 @@ static int owed(const char *status)
 static int correctable(const char *status)
 {
     return owed(status) || strcmp(status, "closed") == 0 || strcmp(status, "unbilled") == 0;
-}
-
-/* "<lot>~<n>" into lot and seq; 0 or -1. */
-static int split_sid(const char *sid, char *lot, size_t lotsz, char *seq, size_t seqsz)
-{
-    const char *t = sid ? strrchr(sid, '~') : NULL;
-    if (t == NULL || t == sid || (size_t)(t - sid) >= lotsz || t[1] == '\0' ||
-        strlen(t + 1) >= seqsz || strspn(t + 1, "0123456789") != strlen(t + 1))
-        return -1;
-    memcpy(lot, sid, (size_t)(t - sid));
-    lot[t - sid] = '\0';
-    snprintf(seq, seqsz, "%s", t + 1);
-    return 0;
 }
 
 static void day_of(const gw_api_t *a, cmn_instant_t t, char *out, size_t outsz)
@@ -169,7 +144,7 @@ static json_t *fee_of(gw_api_t *a, const char *tver, const char *tjson, size_t t
 static void set_explanation(json_t *set, json_t *ex)
 {
     char *text = cmn_json_dump(ex, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    set_str(set, "explanation", text ? text : "");
+    gw_set_str(set, "explanation", text ? text : "");
     cmn_free(text);
 }
 
@@ -247,8 +222,8 @@ static json_t *visit_json(const char *sid, const struct change *ch, json_t *old,
 {
     json_t *o = json_object();
     const char *bill = fs(ch->set, "bill")[0] ? fs(ch->set, "bill") : fs(old, "bill");
-    set_str(o, "session", sid);
-    set_str(o, "status", fs(ch->set, "status"));
+    gw_set_str(o, "session", sid);
+    gw_set_str(o, "status", fs(ch->set, "status"));
     json_object_set_new(o, "bill", bill[0] ? json_string(bill) : json_null());
     json_object_set_new(o, "amount", json_integer(strtoll(fs(ch->set, "amount"), NULL, 10)));
     json_object_set(o, "explanation", ex ? ex : json_null());
@@ -277,24 +252,24 @@ static void on_committed(void *data, int status, redisReply *rp)
         json_t *second = visit_json(sq, &c->cq, c->q, c->ex_q);
         char t[40];
         gw_api_time(a->lot, c->entry_at, t, sizeof t);
-        set_str(second, "entry", t);
+        gw_set_str(second, "entry", t);
         gw_api_time(a->lot, strtoll(fs(c->p, "exit"), NULL, 10), t, sizeof t);
-        set_str(second, "exit", t);
+        gw_set_str(second, "exit", t);
         json_object_set_new(o, "second", second);
         gw_api_time(a->lot, c->exit_at, t, sizeof t);
-        set_str(o, "exit", t);
+        gw_set_str(o, "exit", t);
     } else {
         if (c->q_billed)
             gw_api_driver_waived(a->gw, fs(c->q, "driver"), fs(c->q, "bill"));
-        set_str(o, "merged", sq);
+        gw_set_str(o, "merged", sq);
         json_object_set_new(o, "void_bill", c->q_billed ? json_string(fs(c->q, "bill"))
                                                         : json_null());
     }
     if (c->p_billed && !owed(fs(c->cp.set, "status")))
         json_object_set_new(o, "void_bill", json_string(fs(c->p, "bill")));
-    set_str(o, "currency", c->currency);
-    set_str(o, "reason", a->reason);
-    set_str(o, "audit_id", audit);
+    gw_set_str(o, "currency", c->currency);
+    gw_set_str(o, "reason", a->reason);
+    gw_set_str(o, "audit_id", audit);
     cmn_log(CMN_LOG_INFO, c->split ? "split" : "merged", "lot %s: session %s %s %s by %s",
             a->lot_id, sp, c->split ? "split, second visit" : "merged with", sq, a->who.name);
     gw_api_done(a, 200, o);
@@ -365,14 +340,14 @@ static void on_seq(void *data, int status, redisReply *rp)
     snprintf(c->seq_q, sizeof c->seq_q, "%lld", rp->integer);
     char sq[120];
     snprintf(sq, sizeof sq, "%s~%s", a->lot_id, c->seq_q);
-    set_str(c->cq.set, "id", sq);
-    set_str(c->cq.set, "session", sq);
+    gw_set_str(c->cq.set, "id", sq);
+    gw_set_str(c->cq.set, "session", sq);
     if (json_object_get(c->cq.set, "bill") != NULL) {
         char bid[130];
         snprintf(bid, sizeof bid, "%s~b", sq);
-        set_str(c->cq.set, "bill", bid);
+        gw_set_str(c->cq.set, "bill", bid);
     }
-    set_str(c->cp.set, "split_to", sq);
+    gw_set_str(c->cp.set, "split_to", sq);
     send_commit(a);
 }
 
@@ -399,14 +374,14 @@ static void bill_to(struct correct *c, json_t *set, const char *sid)
     if (c->driver[0] != '\0') {
         char bid[130];
         snprintf(bid, sizeof bid, "%s~b", sid);
-        set_str(set, "bill", bid);
-        set_str(set, "driver", c->driver);
-        set_str(set, "provider", c->provider);
-        set_str(set, "status", "pending");
-        set_str(set, "reason", "credit_ok");
+        gw_set_str(set, "bill", bid);
+        gw_set_str(set, "driver", c->driver);
+        gw_set_str(set, "provider", c->provider);
+        gw_set_str(set, "status", "pending");
+        gw_set_str(set, "reason", "credit_ok");
     } else {
-        set_str(set, "status", "unbilled");
-        set_str(set, "reason", "not_enrolled");
+        gw_set_str(set, "status", "unbilled");
+        gw_set_str(set, "reason", "not_enrolled");
     }
 }
 
@@ -482,23 +457,23 @@ static void reprice(struct correct *c, json_t *old, json_t *set, long long amoun
                     int which)
 {
     const char *st = fs(old, "status");
-    set_int(set, "amount", amount);
+    gw_set_int(set, "amount", amount);
     if (was_owed) {
         if (amount > 0) {
-            set_str(set, "status", st);
+            gw_set_str(set, "status", st);
         } else {
-            set_str(set, "status", "void");
-            set_str(set, "reason", "free_period");
+            gw_set_str(set, "status", "void");
+            gw_set_str(set, "reason", "free_period");
         }
         return;
     }
     if (amount > 0 && strcmp(st, "closed") == 0 && strcmp(fs(old, "reason"), "pass") != 0 &&
         strcmp(fs(old, "reason"), "exempt") != 0) {
         c->lookup = which;
-        set_str(set, "status", "pending"); /* until bill_to decides */
+        gw_set_str(set, "status", "pending"); /* until bill_to decides */
         return;
     }
-    set_str(set, "status", st);
+    gw_set_str(set, "status", st);
 }
 
 static int free_by_reason(json_t *rec, const cmn_cfg_lot_t *lot, cmn_instant_t t)
@@ -565,23 +540,23 @@ static void on_read(void *data, int status, redisReply *rp)
             snprintf(c->day9, sizeof c->day9, "%s", fs(c->q, "day"));
         /* A: one stay up to B's exit. */
         json_t *s = c->cp.set;
-        set_str(s, "exit", fs(c->q, "exit"));
-        set_str(s, "lane_out", fs(c->q, "lane_out"));
-        set_str(s, "device_out", fs(c->q, "device_out"));
-        set_str(s, "event_out", fs(c->q, "event_out"));
-        set_str(s, "tariff", cmn_tariff_id(t));
-        set_str(s, "tariff_version", cmn_tariff_version(t));
-        set_str(s, "currency", cmn_tariff_currency(t));
+        gw_set_str(s, "exit", fs(c->q, "exit"));
+        gw_set_str(s, "lane_out", fs(c->q, "lane_out"));
+        gw_set_str(s, "device_out", fs(c->q, "device_out"));
+        gw_set_str(s, "event_out", fs(c->q, "event_out"));
+        gw_set_str(s, "tariff", cmn_tariff_id(t));
+        gw_set_str(s, "tariff_version", cmn_tariff_version(t));
+        gw_set_str(s, "currency", cmn_tariff_currency(t));
         set_explanation(s, c->ex_p);
-        set_str(s, "merged_from", sq);
-        set_str(s, "merge_reason", a->reason);
-        set_int(s, "merged_at", gw_now(a->gw));
+        gw_set_str(s, "merged_from", sq);
+        gw_set_str(s, "merge_reason", a->reason);
+        gw_set_int(s, "merged_at", gw_now(a->gw));
         reprice(c, c->p, s, c->amount_p, c->p_billed, 'p');
         /* B: void, kept to say where its stay went. */
-        set_str(c->cq.set, "status", "merged");
-        set_str(c->cq.set, "merged_into", sp);
-        set_str(c->cq.set, "merge_reason", a->reason);
-        set_int(c->cq.set, "merged_at", gw_now(a->gw));
+        gw_set_str(c->cq.set, "status", "merged");
+        gw_set_str(c->cq.set, "merged_into", sp);
+        gw_set_str(c->cq.set, "merge_reason", a->reason);
+        gw_set_int(c->cq.set, "merged_at", gw_now(a->gw));
         /* A new bill goes to B's driver when B had one. */
         if (fs(c->q, "driver")[0] && fs(c->q, "provider")[0]) {
             snprintf(c->driver, sizeof c->driver, "%s", fs(c->q, "driver"));
@@ -605,19 +580,19 @@ static void on_read(void *data, int status, redisReply *rp)
         day_of(a, exit_p, c->day9, sizeof c->day9);
         /* S: closes at exit_at; the exit it had is the second visit's. */
         json_t *s = c->cp.set;
-        set_int(s, "exit", c->exit_at);
-        set_str(s, "tariff", cmn_tariff_id(t));
-        set_str(s, "tariff_version", cmn_tariff_version(t));
+        gw_set_int(s, "exit", c->exit_at);
+        gw_set_str(s, "tariff", cmn_tariff_id(t));
+        gw_set_str(s, "tariff_version", cmn_tariff_version(t));
         set_explanation(s, c->ex_p);
-        set_str(s, "split_reason", a->reason);
-        set_int(s, "split_at", gw_now(a->gw));
+        gw_set_str(s, "split_reason", a->reason);
+        gw_set_int(s, "split_at", gw_now(a->gw));
         c->cp.del[c->cp.ndel++] = "lane_out";
         c->cp.del[c->cp.ndel++] = "device_out";
         c->cp.del[c->cp.ndel++] = "event_out";
         reprice(c, c->p, s, c->amount_p, c->p_billed, 'p');
         if (c->lookup == 'p') {
             /* A stay shorter than before that is no longer free: not with a sane tariff. */
-            set_str(s, "status", fs(c->p, "status"));
+            gw_set_str(s, "status", fs(c->p, "status"));
             c->lookup = 0;
         }
         /* S2: from entry_at to S's exit, a visit of its own. */
@@ -625,26 +600,26 @@ static void on_read(void *data, int status, redisReply *rp)
         static const char *const same[] = {"plate", "read_plate", "lot", "lane_out", "class",
                                            "device_out", "event_out", NULL};
         for (int i = 0; same[i] != NULL; i++)
-            set_str(q, same[i], fs(c->p, same[i]));
-        set_int(q, "entry", c->entry_at);
-        set_str(q, "exit", fs(c->p, "exit"));
-        set_str(q, "tariff", cmn_tariff_id(t));
-        set_str(q, "tariff_version", cmn_tariff_version(t));
-        set_int(q, "amount", c->amount_q);
-        set_str(q, "currency", cmn_tariff_currency(t));
-        set_str(q, "match", "split");
+            gw_set_str(q, same[i], fs(c->p, same[i]));
+        gw_set_int(q, "entry", c->entry_at);
+        gw_set_str(q, "exit", fs(c->p, "exit"));
+        gw_set_str(q, "tariff", cmn_tariff_id(t));
+        gw_set_str(q, "tariff_version", cmn_tariff_version(t));
+        gw_set_int(q, "amount", c->amount_q);
+        gw_set_str(q, "currency", cmn_tariff_currency(t));
+        gw_set_str(q, "match", "split");
         set_explanation(q, c->ex_q);
-        set_int(q, "closed_at", gw_now(a->gw));
-        set_str(q, "split_from", sp);
-        set_str(q, "split_reason", a->reason);
+        gw_set_int(q, "closed_at", gw_now(a->gw));
+        gw_set_str(q, "split_from", sp);
+        gw_set_str(q, "split_reason", a->reason);
         if (c->amount_q == 0) {
-            set_str(q, "status", "closed");
-            set_str(q, "reason", free_by_reason(c->p, a->lot, exit_p)
+            gw_set_str(q, "status", "closed");
+            gw_set_str(q, "reason", free_by_reason(c->p, a->lot, exit_p)
                                      ? (strcmp(fs(c->p, "reason"), "exempt") == 0 ? "exempt"
                                                                                    : "pass")
                                      : "free_period");
         } else {
-            set_str(q, "status", "pending");
+            gw_set_str(q, "status", "pending");
             c->lookup = 'q';
             /* Billed to S's driver when S had one. */
             if (fs(c->p, "driver")[0] && fs(c->p, "provider")[0]) {
@@ -682,7 +657,7 @@ static json_t *start(gw_api_t *a, int split)
     }
     char sid[110], lot[65], seq[24];
     if (gw_api_unescape(a->rest, a->rest_len, sid, sizeof sid) != 0 ||
-        split_sid(sid, lot, sizeof lot, seq, sizeof seq) != 0) {
+        gw_session_id_split(sid, lot, sizeof lot, seq, sizeof seq) != 0) {
         gw_api_fail(a, 404, "not_found", "no such session");
         return NULL;
     }
@@ -716,7 +691,7 @@ static void merge_entry(gw_api_t *a)
     struct correct *c = a->extra;
     char lot[80];
     const char *with = json_string_value(json_object_get(doc, "with"));
-    int bad = split_sid(with, lot, sizeof lot, c->seq_q, sizeof c->seq_q);
+    int bad = gw_session_id_split(with, lot, sizeof lot, c->seq_q, sizeof c->seq_q);
     json_decref(doc);
     if (bad != 0)
         return gw_api_fail(a, 400, "bad_request", "with must be a session id \"<lot>~<n>\"");

@@ -71,14 +71,7 @@ struct lookup {
 struct credit {
     int found;
     char plate[CMN_PLATE_MAX];
-    char driver[65];
-    long long ver;
-    long long score;
-    int suspended;
-    char eligibility[32];
-    long long unpaid_count;
-    long long unpaid_amount;
-    char provider[65];
+    cmn_snapshot_t d; /* the plate's copy of its driver's record */
 };
 
 typedef struct ev {
@@ -864,30 +857,12 @@ static int find_credit(ev_t *e, const char *plate, struct credit *c)
     for (size_t i = 0; i + 1 < e->nbuckets; i += 2) {
         if (strcmp(e->buckets[i], plate) != 0)
             continue;
-        char f[8][80];
-        const char *s = e->buckets[i + 1];
-        int n = 0;
-        while (n < 8) {
-            const char *end = strchr(s, '\x1f');
-            size_t len = end ? (size_t)(end - s) : strlen(s);
-            snprintf(f[n], sizeof f[n], "%.*s", (int)(len < 79 ? len : 79), s);
-            n++;
-            if (end == NULL)
-                break;
-            s = end + 1;
-        }
-        if (n != 8 || strcmp(f[1], "0") == 0)
+        if (cmn_snapshot_parse(e->buckets[i + 1], &c->d) != 0 || c->d.ver == 0) {
+            memset(c, 0, sizeof *c);
             return 0; /* malformed, or a plate claimed by an enrolment not yet finished */
+        }
         c->found = 1;
         snprintf(c->plate, sizeof c->plate, "%s", plate);
-        snprintf(c->driver, sizeof c->driver, "%.64s", f[0]);
-        c->ver = strtoll(f[1], NULL, 10);
-        c->score = strtoll(f[2], NULL, 10);
-        c->suspended = strcmp(f[3], "1") == 0;
-        snprintf(c->eligibility, sizeof c->eligibility, "%.31s", f[4]);
-        c->unpaid_count = strtoll(f[5], NULL, 10);
-        c->unpaid_amount = strtoll(f[6], NULL, 10);
-        snprintf(c->provider, sizeof c->provider, "%.64s", f[7]);
         return 1;
     }
     return 0;
@@ -898,16 +873,16 @@ static gw_reason_t credit_decision(ev_t *e, const struct credit *c, long long fe
 {
     const cmn_cfg_credit_t *p = &e->conf->cfg->credit;
     if (!e->lot->policy.leave_first || !c->found ||
-        cmn_config_provider(e->conf->cfg, c->provider) == NULL)
+        cmn_config_provider(e->conf->cfg, c->d.provider) == NULL)
         return GW_REASON_NOT_ENROLLED;
-    if (strcmp(c->eligibility, "NORMAL") != 0)
+    if (strcmp(c->d.eligibility, "NORMAL") != 0)
         return GW_REASON_PROVIDER_BLOCKED;
-    if (c->suspended)
+    if (c->d.suspended)
         return GW_REASON_SUSPENDED;
-    if (c->score < p->min_score)
+    if (c->d.score < p->min_score)
         return GW_REASON_LOW_CREDIT;
-    if (fee > p->max_fee || c->unpaid_count >= p->max_unpaid_bills ||
-        c->unpaid_amount + fee > p->max_unpaid_amount)
+    if (fee > p->max_fee || c->d.unpaid_count >= p->max_unpaid_bills ||
+        c->d.unpaid_amount + fee > p->max_unpaid_amount)
         return GW_REASON_UNPAID_LIMIT;
     return GW_REASON_CREDIT_OK;
 }
@@ -1071,11 +1046,11 @@ static void exit_decide(ev_t *e)
             if (billed) {
                 snprintf(bid, sizeof bid, "%s~b", sid);
                 add_field(rec, "bill", bid);
-                add_field(rec, "driver", c.driver);
-                add_field(rec, "provider", c.provider);
+                add_field(rec, "driver", c.d.driver);
+                add_field(rec, "provider", c.d.provider);
                 cmn_buf_printf(&stream, "bill" US "%s" US "lot" US "%s" US "driver" US "%s" US
                                "provider" US "%s" US "amount" US "%lld" US "currency" US "%s",
-                               bid, lot->id, c.driver, c.provider, amount, cur);
+                               bid, lot->id, c.d.driver, c.d.provider, amount, cur);
             }
             snprintf(display, sizeof display, "%s 无入场记录 %s元 %s", e->plate, money,
                      billed ? "先离场后付费" : "一路顺风");
@@ -1178,14 +1153,14 @@ static void exit_decide(ev_t *e)
     if (reason == GW_REASON_CREDIT_OK) {
         snprintf(bid, sizeof bid, "%s~b", sid);
         add_field(rec, "bill", bid);
-        add_field(rec, "driver", c.driver);
-        add_field(rec, "provider", c.provider);
+        add_field(rec, "driver", c.d.driver);
+        add_field(rec, "provider", c.d.provider);
         snprintf(display, sizeof display, "%s %s %s元 先离场后付费", s.plate, dur, money);
         tuple(&answer, "open", reason, e->found.kind, sid, bid, amount, 1, cur, display);
         cmn_buf_printf(&counters, "exits=1,open:credit_ok=1,bills=1,billed=%lld", amount);
         cmn_buf_printf(&stream, "bill" US "%s" US "lot" US "%s" US "driver" US "%s" US
                        "provider" US "%s" US "amount" US "%lld" US "currency" US "%s",
-                       bid, lot->id, c.driver, c.provider, amount, cur);
+                       bid, lot->id, c.d.driver, c.d.provider, amount, cur);
         commit(e, "close", e->found.seq, e->found.record, &answer, "pending", "", &counters,
                review, &stream, rec);
     } else {

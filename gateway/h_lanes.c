@@ -361,18 +361,6 @@ static const char *xs(const struct reassign *r, const char *k)
     return v != NULL ? v : "";
 }
 
-static void set_str(json_t *o, const char *k, const char *v)
-{
-    json_object_set_new(o, k, json_string(v != NULL ? v : ""));
-}
-
-static void set_int(json_t *o, const char *k, long long v)
-{
-    char n[24];
-    snprintf(n, sizeof n, "%lld", v);
-    json_object_set_new(o, k, json_string(n));
-}
-
 static void send_commit(gw_api_t *a);
 
 static void on_committed(void *data, int status, redisReply *rp)
@@ -406,19 +394,19 @@ static void on_committed(void *data, int status, redisReply *rp)
     json_t *o = json_object();
     char sid[120];
     snprintf(sid, sizeof sid, "%s~%s", a->lot_id, a->seq);
-    set_str(o, "session", sid);
+    gw_set_str(o, "session", sid);
     snprintf(sid, sizeof sid, "%s~%s", a->lot_id, r->seq_y);
-    set_str(o, "reassigned_to", sid);
+    gw_set_str(o, "reassigned_to", sid);
     json_object_set_new(o, "status", json_string(y_status ? y_status : ""));
     json_object_set_new(o, "bill", y_bill ? json_string(y_bill) : json_null());
     json_object_set_new(o, "amount", json_integer(r->amount));
-    set_str(o, "currency", r->currency);
+    gw_set_str(o, "currency", r->currency);
     json_object_set_new(o, "void_bill",
                         x_bill && x_bill[0] ? json_string(x_bill) : json_null());
     json_object_set(o, "explanation", json_object_get(r->y, "explanation_json")
                                           ? json_object_get(r->y, "explanation_json")
                                           : json_null());
-    set_str(o, "audit_id", audit);
+    gw_set_str(o, "audit_id", audit);
     gw_api_done(a, 200, o);
 }
 
@@ -491,15 +479,15 @@ static void on_y_driver(void *data, int status, redisReply *rp)
     snprintf(sid, sizeof sid, "%s~%s", a->lot_id, r->seq_y);
     if (r->driver[0] != '\0') {
         snprintf(bid, sizeof bid, "%s~b", sid);
-        set_str(r->y, "bill", bid);
-        set_str(r->y, "driver", r->driver);
-        set_str(r->y, "provider", r->provider);
-        set_str(r->y, "status", "pending");
-        set_str(r->y, "reason", "credit_ok");
+        gw_set_str(r->y, "bill", bid);
+        gw_set_str(r->y, "driver", r->driver);
+        gw_set_str(r->y, "provider", r->provider);
+        gw_set_str(r->y, "status", "pending");
+        gw_set_str(r->y, "reason", "credit_ok");
     } else {
         /* Nobody to charge: staff collect it another way. */
-        set_str(r->y, "status", "unbilled");
-        set_str(r->y, "reason", "not_enrolled");
+        gw_set_str(r->y, "status", "unbilled");
+        gw_set_str(r->y, "reason", "not_enrolled");
     }
     send_commit(a);
 }
@@ -588,33 +576,33 @@ static void on_read(void *data, int status, redisReply *rp)
     snprintf(sid, sizeof sid, "%s~%s", a->lot_id, r->seq_y);
     snprintf(xsid, sizeof xsid, "%s~%s", a->lot_id, a->seq);
     r->y = json_object();
-    set_str(r->y, "id", sid);
-    set_str(r->y, "session", sid);
-    set_str(r->y, "plate", y.plate);
-    set_str(r->y, "read_plate", xs(r, "read_plate"));
-    set_str(r->y, "lot", a->lot_id);
-    set_str(r->y, "lane_in", y.lane);
-    set_str(r->y, "lane_out", xs(r, "lane_out"));
-    set_int(r->y, "entry", y.entry);
-    set_str(r->y, "exit", xs(r, "exit"));
-    set_str(r->y, "class", y.vclass);
-    set_str(r->y, "tariff", cmn_tariff_id(t));
-    set_str(r->y, "tariff_version", cmn_tariff_version(t));
-    set_int(r->y, "amount", r->amount);
-    set_str(r->y, "currency", r->currency);
-    set_str(r->y, "match", "reassigned");
-    set_str(r->y, "explanation", ex_text ? ex_text : "");
-    set_int(r->y, "closed_at", gw_now(a->gw));
-    set_str(r->y, "device_out", xs(r, "device_out"));
-    set_str(r->y, "event_out", xs(r, "event_out"));
-    set_str(r->y, "reassigned_from", xsid);
-    set_str(r->y, "reassign_reason", a->reason);
+    gw_set_str(r->y, "id", sid);
+    gw_set_str(r->y, "session", sid);
+    gw_set_str(r->y, "plate", y.plate);
+    gw_set_str(r->y, "read_plate", xs(r, "read_plate"));
+    gw_set_str(r->y, "lot", a->lot_id);
+    gw_set_str(r->y, "lane_in", y.lane);
+    gw_set_str(r->y, "lane_out", xs(r, "lane_out"));
+    gw_set_int(r->y, "entry", y.entry);
+    gw_set_str(r->y, "exit", xs(r, "exit"));
+    gw_set_str(r->y, "class", y.vclass);
+    gw_set_str(r->y, "tariff", cmn_tariff_id(t));
+    gw_set_str(r->y, "tariff_version", cmn_tariff_version(t));
+    gw_set_int(r->y, "amount", r->amount);
+    gw_set_str(r->y, "currency", r->currency);
+    gw_set_str(r->y, "match", "reassigned");
+    gw_set_str(r->y, "explanation", ex_text ? ex_text : "");
+    gw_set_int(r->y, "closed_at", gw_now(a->gw));
+    gw_set_str(r->y, "device_out", xs(r, "device_out"));
+    gw_set_str(r->y, "event_out", xs(r, "event_out"));
+    gw_set_str(r->y, "reassigned_from", xsid);
+    gw_set_str(r->y, "reassign_reason", a->reason);
     /* Kept for the answer, not written (not a string). */
     json_object_set_new(r->y, "explanation_json", ex);
     cmn_free(ex_text);
     if (r->amount == 0) {
-        set_str(r->y, "status", "closed");
-        set_str(r->y, "reason", pass ? "pass" : exempt ? "exempt" : "free_period");
+        gw_set_str(r->y, "status", "closed");
+        gw_set_str(r->y, "reason", pass ? "pass" : exempt ? "exempt" : "free_period");
         return send_commit(a);
     }
     char fold[CMN_PLATE_MAX];
@@ -635,33 +623,23 @@ static void reassign_entry(gw_api_t *a)
     if (a->req->method != HTTP_POST)
         return gw_api_fail(a, 405, "method_not_allowed", "use POST");
     /* rest: the session id of the exit to move. */
-    char sid[110];
-    if (gw_api_unescape(a->rest, a->rest_len, sid, sizeof sid) != 0)
+    char sid[110], lot[110];
+    if (gw_api_unescape(a->rest, a->rest_len, sid, sizeof sid) != 0 ||
+        gw_session_id_split(sid, lot, sizeof lot, a->seq, sizeof a->seq) != 0)
         return gw_api_fail(a, 404, "not_found", "no such session");
-    char *tilde = strrchr(sid, '~');
-    if (tilde == NULL || tilde == sid || tilde[1] == '\0' || strlen(tilde + 1) >= sizeof a->seq ||
-        strspn(tilde + 1, "0123456789") != strlen(tilde + 1))
-        return gw_api_fail(a, 404, "not_found", "no such session");
-    *tilde = '\0';
-    if (path_lot(a, sid, strlen(sid), lane_roles()) != 0)
+    if (path_lot(a, lot, strlen(lot), lane_roles()) != 0)
         return;
-    snprintf(a->seq, sizeof a->seq, "%s", tilde + 1);
     json_t *doc;
     if (gw_api_reason(a, &doc) != 0)
         return;
     const char *to = json_string_value(json_object_get(doc, "to_session"));
-    char tolot[80];
-    const char *tt = to ? strrchr(to, '~') : NULL;
-    size_t tl = tt ? (size_t)(tt - to) : 0;
-    if (tt == NULL || tl >= sizeof tolot || tt[1] == '\0' || strlen(tt + 1) >= 24 ||
-        strspn(tt + 1, "0123456789") != strlen(tt + 1)) {
+    char tolot[80], toseq[24];
+    if (gw_session_id_split(to, tolot, sizeof tolot, toseq, sizeof toseq) != 0) {
         json_decref(doc);
         return gw_api_fail(a, 400, "bad_request", "to_session must be a session id \"<lot>~<n>\"");
     }
-    memcpy(tolot, to, tl);
-    tolot[tl] = '\0';
     r = cmn_xcalloc(1, sizeof *r);
-    snprintf(r->seq_y, sizeof r->seq_y, "%s", tt + 1);
+    snprintf(r->seq_y, sizeof r->seq_y, "%s", toseq);
     a->extra = r;
     a->extra_free = free_reassign;
     json_decref(doc);

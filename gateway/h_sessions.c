@@ -15,6 +15,7 @@
 #include "cmn/mem.h"
 #include "cmn/money.h"
 #include "cmn/time.h"
+#include "api.h"
 #include "events.h"
 #include "gw.h"
 #include "cmn/rargs.h"
@@ -58,20 +59,7 @@ static int parse_sid(const char *id, size_t n, sreq_t *s, char *lot, size_t lots
         s->sid[o++] = c;
     }
     s->sid[o] = '\0';
-    char *tilde = strrchr(s->sid, '~');
-    if (tilde == NULL || tilde == s->sid || tilde[1] == '\0' || strlen(tilde + 1) >= sizeof s->seq)
-        return -1;
-    for (const char *p = tilde + 1; *p; p++) {
-        if (*p < '0' || *p > '9')
-            return -1;
-    }
-    size_t ln = (size_t)(tilde - s->sid);
-    if (ln >= lotsz)
-        return -1;
-    memcpy(lot, s->sid, ln);
-    lot[ln] = '\0';
-    snprintf(s->seq, sizeof s->seq, "%s", tilde + 1);
-    return 0;
+    return gw_session_id_split(s->sid, lot, lotsz, s->seq, sizeof s->seq);
 }
 
 /* Authentication, the id, and the device's right to the session's lot: 0, or answered. */

@@ -1,6 +1,7 @@
 #include "cmn/driver.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cmn/err.h"
@@ -15,6 +16,34 @@ static void on_mirror(void *data, int status, redisReply *r)
     if (status != 0 || r == NULL || r->type == REDIS_REPLY_ERROR)
         cmn_log(CMN_LOG_WARN, "plate_copy", "a plate's credit copy was not updated: %s",
                 status ? cmn_strerror(status) : r->str);
+}
+
+int cmn_snapshot_parse(const char *text, cmn_snapshot_t *s)
+{
+    const char *f[8];
+    size_t len[8];
+    int n = 0;
+    memset(s, 0, sizeof *s);
+    for (const char *p = text; n < 8; n++) {
+        f[n] = p;
+        len[n] = strcspn(p, "\x1f");
+        if (p[len[n]] == '\0') {
+            n++;
+            break;
+        }
+        p += len[n] + 1;
+    }
+    if (n != 8)
+        return -1; /* fields past the 8th, if any, are not read */
+    snprintf(s->driver, sizeof s->driver, "%.*s", (int)len[0], f[0]);
+    s->ver = strtoll(f[1], NULL, 10);
+    s->score = strtoll(f[2], NULL, 10);
+    s->suspended = len[3] == 1 && f[3][0] == '1';
+    snprintf(s->eligibility, sizeof s->eligibility, "%.*s", (int)len[4], f[4]);
+    s->unpaid_count = strtoll(f[5], NULL, 10);
+    s->unpaid_amount = strtoll(f[6], NULL, 10);
+    snprintf(s->provider, sizeof s->provider, "%.*s", (int)len[7], f[7]);
+    return 0;
 }
 
 void cmn_snapshot_driver(const char *snapshot, char *out, size_t outsz)
